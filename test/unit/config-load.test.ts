@@ -1,0 +1,70 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ConfigError, formatPath, loadConfig, parseConfig } from '../../src/config/load.js';
+import { CleanplateError } from '../../src/errors.js';
+
+const good = `shares:
+  - name: studio-a
+    inbox: in
+    output: out
+    failed: failed
+    archive: archive
+`;
+
+test('a valid file loads with paths resolved against its folder', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'cp-cfg-'));
+  const file = path.join(dir, 'c.yaml');
+  writeFileSync(file, good);
+  const c = await loadConfig(file);
+  assert.equal(c.shares[0].inbox, path.join(dir, 'in'));
+  assert.equal(c.catalog.path, path.join(dir, 'var/cleanplate.db'));
+  assert.equal(c.engine.neural.modelDir, path.join(dir, 'models/cleanplate-bgm'));
+});
+
+test('every problem is listed with its path and line', () => {
+  const bad = `shares:
+  - name: studio-a
+    inbox: in
+    output: out
+    failed: failed
+    archive: archive
+    polling: sometimes
+jobs:
+  concurrency: 0
+engine:
+  name: magic
+`;
+  assert.throws(
+    () => parseConfig(bad, 'c.yaml'),
+    (e: unknown) => {
+      assert.ok(e instanceof ConfigError);
+      const where = e.problems.map((p) => p.where);
+      assert.ok(where.includes('shares[0].polling (line 7)'), where.join(' | '));
+      assert.ok(where.includes('jobs.concurrency (line 9)'), where.join(' | '));
+      assert.ok(where.includes('engine.name (line 11)'), where.join(' | '));
+      assert.equal(e.problems.length, 3);
+      assert.ok(!e.message.includes('\n'));
+      return true;
+    },
+  );
+});
+
+test('missing required keys point at their parent; YAML syntax errors name the line', () => {
+  assert.throws(
+    () => parseConfig('shares:\n  - name: a\n    inbox: i\n', 'c.yaml'),
+    (e: unknown) => e instanceof ConfigError && e.problems.some((p) => p.where === 'shares[0].output (line 2)'),
+  );
+  assert.throws(
+    () => parseConfig('shares: [\n  {name: a\n', 'c.yaml'),
+    (e: unknown) => e instanceof ConfigError && /line \d/.test(e.problems[0].where),
+  );
+});
+
+test('an unreadable file is a one-line "missing" error', async () => {
+  await assert.rejects(loadConfig('/nonexistent/cleanplate.yaml'), (e: unknown) => e instanceof CleanplateError && e.code === 'missing');
+  assert.equal(formatPath(['shares', 0, 'inbox']), 'shares[0].inbox');
+  assert.equal(formatPath([]), '(top level)');
+});
