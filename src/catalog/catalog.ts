@@ -1,0 +1,333 @@
+/**
+ * The SQLite catalog (better-sqlite3, WAL): sessions, files, jobs and every
+ * attempt. It is the daemon's memory across restarts: a file is identified by
+ * its content hash within its session, so a renamed file is not processed
+ * twice and a changed file under the same name is a new version.
+ *
+ * All state changes of a job go through `transition`, which enforces
+ * src/catalog/states.ts and records the move.
+ */
+import Database from 'better-sqlite3';
+import { mkdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { CleanplateError } from '../errors.js';
+import { pickPlate } from '../match/plates.js';
+import { nextState, type JobState, type TransitionReason } from './states.js';
+
+/** Filesystems on which SQLite's WAL mode is unsafe. */
+const NETWORK_FS = new Set(['nfs', 'nfs4', 'cifs', 'smb3', 'smbfs', 'fuse.sshfs', '9p', 'afs', 'ceph', 'glusterfs']);
+
+const MIGRATIONS: string[] = [
+  `CREATE TABLE sessions (
+     id INTEGER PRIMARY KEY,
+     share TEXT NOT NULL,
+     name TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     last_activity_at INTEGER NOT NULL,
+     UNIQUE (share, name)
+   );
+   CREATE TABLE files (
+     id INTEGER PRIMARY KEY,
+     session_id INTEGER NOT NULL REFERENCES sessions(id),
+     kind TEXT NOT NULL CHECK (kind IN ('shot', 'plate')),
+     rel_path TEXT NOT NULL,
+     size INTEGER NOT NULL,
+     mtime_ms INTEGER NOT NULL,
+     hash TEXT NOT NULL,
+     version INTEGER NOT NULL,
+     captured_at INTEGER NOT NULL,
+     location TEXT NOT NULL,
+     first_seen_at INTEGER NOT NULL,
+     UNIQUE (session_id, hash)
+   );
+   CREATE INDEX files_by_path ON files (session_id, rel_path);
+   CREATE TABLE jobs (
+     id INTEGER PRIMARY KEY,
+     shot_id INTEGER NOT NULL UNIQUE REFERENCES files(id),
+     plate_id INTEGER REFERENCES files(id),
+     state TEXT NOT NULL,
+     attempts INTEGER NOT NULL DEFAULT 0,
+     next_attempt_at INTEGER NOT NULL DEFAULT 0,
+     last_error TEXT,
+     result TEXT,
+     created_at INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL
+   );
+   CREATE INDEX jobs_by_state ON jobs (state, next_attempt_at);
+   CREATE TABLE transitions (
+     id INTEGER PRIMARY KEY,
+     job_id INTEGER NOT NULL REFERENCES jobs(id),
+     at INTEGER NOT NULL,
+     from_state TEXT NOT NULL,
+     to_state TEXT NOT NULL,
+     reason TEXT NOT NULL,
+     detail TEXT
+   );`,
+];
+
+export interface FileInput {
+  share: string;
+  session: string;
+  /** Path inside the session folder. */
+  relPath: string;
+  kind: 'shot' | 'plate';
+  size: number;
+  mtimeMs: number;
+  /** Content hash (hex sha256). */
+  hash: string;
+  /** Capture time, ms since epoch. */
+  capturedAt: number;
+  /** Where the file is now (absolute path). */
+  location: string;
+}
+
+export interface FileRow {
+  id: number;
+  session_id: number;
+  kind: 'shot' | 'plate';
+  rel_path: string;
+  size: number;
+  mtime_ms: number;
+  hash: string;
+  version: number;
+  captured_at: number;
+  location: string;
+}
+
+export interface JobRow {
+  id: number;
+  shot_id: number;
+  plate_id: number | null;
+  state: JobState;
+  attempts: number;
+  next_attempt_at: number;
+  last_error: string | null;
+  result: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+/** Throws when `file` lives on a network filesystem (per /proc/mounts, Linux only). */
+export function assertLocalDisk(file: string): void {
+  let mounts: string;
+  try {
+    mounts = readFileSync('/proc/mounts', 'utf8');
+  } catch {
+    return; // not Linux: nothing to check against
+  }
+  const abs = path.resolve(file);
+  let best = { mount: '', type: '' };
+  for (const line of mounts.split('\n')) {
+    const [, mount, type] = line.split(' ');
+    if (!mount || !type) continue;
+    const m = mount.replace(/\\040/g, ' ');
+    if ((abs === m || abs.startsWith(m.endsWith('/') ? m : `${m}/`)) && m.length > best.mount.length) best = { mount: m, type };
+  }
+  if (NETWORK_FS.has(best.type)) {
+    throw new CleanplateError('config', `catalog ${abs} is on a network filesystem (${best.type}); SQLite WAL needs a local disk`);
+  }
+}
+
+/** The catalog over one SQLite file. */
+export class Catalog {
+  readonly db: Database.Database;
+  private readonly now: () => number;
+
+  private constructor(db: Database.Database, now: () => number) {
+    this.db = db;
+    this.now = now;
+  }
+
+  /**
+   * Opens (creating if needed) the catalog: WAL, foreign keys, migrations.
+   * @param file SQLite path on a local disk, or ':memory:'
+   * @param options.now clock for tests (ms since epoch)
+   */
+  static open(file: string, options: { now?: () => number } = {}): Catalog {
+    if (file !== ':memory:') {
+      mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+      assertLocalDisk(file);
+    }
+    const db = new Database(file);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('foreign_keys = ON');
+    db.pragma('busy_timeout = 5000');
+    const version = db.pragma('user_version', { simple: true }) as number;
+    if (version > MIGRATIONS.length) {
+      db.close();
+      throw new CleanplateError('config', `catalog ${file} is from a newer cleanplate (schema ${version})`);
+    }
+    for (let v = version; v < MIGRATIONS.length; v++) {
+      db.transaction(() => {
+        db.exec(MIGRATIONS[v]);
+        db.pragma(`user_version = ${v + 1}`);
+      }).immediate();
+    }
+    return new Catalog(db, options.now ?? Date.now);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  /** Finds a file already catalogued at this path with this size and mtime (skips re-hashing on rescans). */
+  findUnchanged(share: string, session: string, relPath: string, size: number, mtimeMs: number): FileRow | undefined {
+    return this.db
+      .prepare(
+        `SELECT f.* FROM files f JOIN sessions s ON s.id = f.session_id
+         WHERE s.share = ? AND s.name = ? AND f.rel_path = ? AND f.size = ? AND f.mtime_ms = ?`,
+      )
+      .get(share, session, relPath, size, Math.round(mtimeMs)) as FileRow | undefined;
+  }
+
+  /**
+   * Records a complete file. Same content in the same session → the existing
+   * row (a rename or a re-drop; path and location updated, nothing new to do).
+   * New content → a new row whose version counts earlier files at that path;
+   * a shot gets a job (queued when its session has a plate, else waiting),
+   * a plate releases or re-matches the session's jobs that have not started.
+   */
+  recordFile(input: FileInput): { file: FileRow; isNew: boolean } {
+    return this.db
+      .transaction(() => {
+        const t = this.now();
+        this.db
+          .prepare(
+            `INSERT INTO sessions (share, name, created_at, last_activity_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (share, name) DO UPDATE SET last_activity_at = excluded.last_activity_at`,
+          )
+          .run(input.share, input.session, t, t);
+        const { id: sessionId } = this.db
+          .prepare('SELECT id FROM sessions WHERE share = ? AND name = ?')
+          .get(input.share, input.session) as { id: number };
+        const existing = this.db
+          .prepare('SELECT * FROM files WHERE session_id = ? AND hash = ?')
+          .get(sessionId, input.hash) as FileRow | undefined;
+        if (existing) {
+          this.db
+            .prepare('UPDATE files SET rel_path = ?, size = ?, mtime_ms = ?, location = ? WHERE id = ?')
+            .run(input.relPath, input.size, Math.round(input.mtimeMs), input.location, existing.id);
+          return { file: { ...existing, rel_path: input.relPath, location: input.location }, isNew: false };
+        }
+        const { n } = this.db
+          .prepare('SELECT COUNT(*) AS n FROM files WHERE session_id = ? AND rel_path = ?')
+          .get(sessionId, input.relPath) as { n: number };
+        const info = this.db
+          .prepare(
+            `INSERT INTO files (session_id, kind, rel_path, size, mtime_ms, hash, version, captured_at, location, first_seen_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          )
+          .run(sessionId, input.kind, input.relPath, input.size, Math.round(input.mtimeMs), input.hash, n + 1, input.capturedAt, input.location, t);
+        const file = this.db.prepare('SELECT * FROM files WHERE id = ?').get(info.lastInsertRowid) as FileRow;
+        if (file.kind === 'shot') {
+          this.db
+            .prepare(`INSERT INTO jobs (shot_id, state, created_at, updated_at) VALUES (?, 'waiting_for_plate', ?, ?)`)
+            .run(file.id, t, t);
+        }
+        this.rematch(sessionId);
+        return { file, isNew: true };
+      })
+      .immediate();
+  }
+
+  /** Re-picks plates for a session's jobs that have not started, releasing waiting ones. */
+  private rematch(sessionId: number): void {
+    const plates = (
+      this.db.prepare(`SELECT id, captured_at FROM files WHERE session_id = ? AND kind = 'plate'`).all(sessionId) as {
+        id: number;
+        captured_at: number;
+      }[]
+    ).map((p) => ({ id: p.id, capturedAt: p.captured_at }));
+    if (plates.length === 0) return;
+    const pending = this.db
+      .prepare(
+        `SELECT j.*, f.captured_at AS shot_time FROM jobs j JOIN files f ON f.id = j.shot_id
+         WHERE f.session_id = ? AND j.state IN ('waiting_for_plate', 'queued')`,
+      )
+      .all(sessionId) as (JobRow & { shot_time: number })[];
+    for (const job of pending) {
+      const plateId = pickPlate(job.shot_time, plates);
+      if (plateId === job.plate_id) continue;
+      this.db.prepare('UPDATE jobs SET plate_id = ?, updated_at = ? WHERE id = ?').run(plateId, this.now(), job.id);
+      if (job.state === 'waiting_for_plate') this.transition(job.id, 'plate-found', `plate ${plateId}`);
+    }
+  }
+
+  /**
+   * Applies a lifecycle transition (validated by states.ts) and records it.
+   * @throws Error on an illegal move
+   */
+  transition(jobId: number, reason: TransitionReason, detail?: string, extra: { nextAttemptAt?: number; result?: string } = {}): JobRow {
+    const job = this.getJob(jobId);
+    if (!job) throw new Error(`no job ${jobId}`);
+    const to = nextState(job.state, reason);
+    const t = this.now();
+    const attempts = reason === 'claimed' ? job.attempts + 1 : reason === 'manual-retry' ? 0 : job.attempts;
+    const isError = reason === 'retry-later' || reason === 'gave-up' || reason === 'plate-timeout';
+    this.db
+      .prepare(
+        `UPDATE jobs SET state = ?, attempts = ?, next_attempt_at = ?, last_error = ?, result = COALESCE(?, result), updated_at = ? WHERE id = ?`,
+      )
+      .run(to, attempts, extra.nextAttemptAt ?? 0, isError ? (detail ?? null) : reason === 'manual-retry' ? null : job.last_error, extra.result ?? null, t, jobId);
+    this.db
+      .prepare('INSERT INTO transitions (job_id, at, from_state, to_state, reason, detail) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(jobId, t, job.state, to, reason, detail ?? null);
+    return this.getJob(jobId)!;
+  }
+
+  getJob(id: number): JobRow | undefined {
+    return this.db.prepare('SELECT * FROM jobs WHERE id = ?').get(id) as JobRow | undefined;
+  }
+
+  getFile(id: number): FileRow | undefined {
+    return this.db.prepare('SELECT * FROM files WHERE id = ?').get(id) as FileRow | undefined;
+  }
+
+  /** Claims the oldest due queued job (BEGIN IMMEDIATE), moving it to running. */
+  claimNextJob(): JobRow | undefined {
+    return this.db
+      .transaction(() => {
+        const job = this.db
+          .prepare(`SELECT id FROM jobs WHERE state = 'queued' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT 1`)
+          .get(this.now()) as { id: number } | undefined;
+        return job ? this.transition(job.id, 'claimed') : undefined;
+      })
+      .immediate();
+  }
+
+  /** Moves every running job back to the queue (start-up after a crash, or shutdown). */
+  requeueRunning(why: string): number[] {
+    return this.db
+      .transaction(() => {
+        const ids = (this.db.prepare(`SELECT id FROM jobs WHERE state = 'running'`).all() as { id: number }[]).map((r) => r.id);
+        for (const id of ids) this.transition(id, 'interrupted', why);
+        return ids;
+      })
+      .immediate();
+  }
+
+  /** Fails shots that have waited for a plate since before `olderThanMs` ago. */
+  failWaiting(olderThanMs: number): number[] {
+    return this.db
+      .transaction(() => {
+        const ids = (
+          this.db.prepare(`SELECT id FROM jobs WHERE state = 'waiting_for_plate' AND created_at <= ?`).all(this.now() - olderThanMs) as {
+            id: number;
+          }[]
+        ).map((r) => r.id);
+        for (const id of ids) this.transition(id, 'plate-timeout', `no plate arrived within ${Math.round(olderThanMs / 60000)} min`);
+        return ids;
+      })
+      .immediate();
+  }
+
+  /** Job counts per state. */
+  counts(): Record<JobState, number> {
+    const out: Record<JobState, number> = { waiting_for_plate: 0, queued: 0, running: 0, done: 0, failed: 0 };
+    for (const r of this.db.prepare('SELECT state, COUNT(*) AS n FROM jobs GROUP BY state').all() as { state: JobState; n: number }[]) {
+      out[r.state] = r.n;
+    }
+    return out;
+  }
+}
