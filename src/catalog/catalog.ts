@@ -192,15 +192,13 @@ export class Catalog {
     return this.db
       .transaction(() => {
         const t = this.now();
-        this.db
+        const { id: sessionId } = this.db
           .prepare(
             `INSERT INTO sessions (share, name, created_at, last_activity_at) VALUES (?, ?, ?, ?)
-             ON CONFLICT (share, name) DO UPDATE SET last_activity_at = excluded.last_activity_at`,
+             ON CONFLICT (share, name) DO UPDATE SET last_activity_at = excluded.last_activity_at
+             RETURNING id`,
           )
-          .run(input.share, input.session, t, t);
-        const { id: sessionId } = this.db
-          .prepare('SELECT id FROM sessions WHERE share = ? AND name = ?')
-          .get(input.share, input.session) as { id: number };
+          .get(input.share, input.session, t, t) as { id: number };
         const existing = this.db
           .prepare('SELECT * FROM files WHERE session_id = ? AND hash = ?')
           .get(sessionId, input.hash) as FileRow | undefined;
@@ -264,12 +262,14 @@ export class Catalog {
     const to = nextState(job.state, reason);
     const t = this.now();
     const attempts = reason === 'claimed' ? job.attempts + 1 : reason === 'manual-retry' ? 0 : job.attempts;
+    // Failures record their detail as the job's last error; a manual retry clears it.
     const isError = reason === 'retry-later' || reason === 'gave-up' || reason === 'plate-timeout';
+    const lastError = isError ? (detail ?? null) : reason === 'manual-retry' ? null : job.last_error;
     this.db
       .prepare(
         `UPDATE jobs SET state = ?, attempts = ?, next_attempt_at = ?, last_error = ?, result = COALESCE(?, result), updated_at = ? WHERE id = ?`,
       )
-      .run(to, attempts, extra.nextAttemptAt ?? 0, isError ? (detail ?? null) : reason === 'manual-retry' ? null : job.last_error, extra.result ?? null, t, jobId);
+      .run(to, attempts, extra.nextAttemptAt ?? 0, lastError, extra.result ?? null, t, jobId);
     this.db
       .prepare('INSERT INTO transitions (job_id, at, from_state, to_state, reason, detail) VALUES (?, ?, ?, ?, ?, ?)')
       .run(jobId, t, job.state, to, reason, detail ?? null);
@@ -296,30 +296,30 @@ export class Catalog {
       .immediate();
   }
 
-  /** Moves every running job back to the queue (start-up after a crash, or shutdown). */
-  requeueRunning(why: string): number[] {
+  /** Applies one transition to every job the query selects, in one IMMEDIATE transaction; returns their ids. */
+  private transitionAll(selectIds: string, params: unknown[], reason: TransitionReason, detail: string): number[] {
     return this.db
       .transaction(() => {
-        const ids = (this.db.prepare(`SELECT id FROM jobs WHERE state = 'running'`).all() as { id: number }[]).map((r) => r.id);
-        for (const id of ids) this.transition(id, 'interrupted', why);
+        const ids = (this.db.prepare(selectIds).all(...params) as { id: number }[]).map((r) => r.id);
+        for (const id of ids) this.transition(id, reason, detail);
         return ids;
       })
       .immediate();
   }
 
-  /** Fails shots that have waited for a plate since before `olderThanMs` ago. */
+  /** Moves every running job back to the queue (start-up after a crash, or shutdown). */
+  requeueRunning(why: string): number[] {
+    return this.transitionAll(`SELECT id FROM jobs WHERE state = 'running'`, [], 'interrupted', why);
+  }
+
+  /** Fails shots that have been waiting for a plate for at least `olderThanMs`. */
   failWaiting(olderThanMs: number): number[] {
-    return this.db
-      .transaction(() => {
-        const ids = (
-          this.db.prepare(`SELECT id FROM jobs WHERE state = 'waiting_for_plate' AND created_at <= ?`).all(this.now() - olderThanMs) as {
-            id: number;
-          }[]
-        ).map((r) => r.id);
-        for (const id of ids) this.transition(id, 'plate-timeout', `no plate arrived within ${Math.round(olderThanMs / 60000)} min`);
-        return ids;
-      })
-      .immediate();
+    return this.transitionAll(
+      `SELECT id FROM jobs WHERE state = 'waiting_for_plate' AND created_at <= ?`,
+      [this.now() - olderThanMs],
+      'plate-timeout',
+      `no plate arrived within ${Math.round(olderThanMs / 60000)} min`,
+    );
   }
 
   /** Job counts per state. */
