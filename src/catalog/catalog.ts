@@ -63,6 +63,21 @@ const MIGRATIONS: string[] = [
      reason TEXT NOT NULL,
      detail TEXT
    );`,
+  // 2: the delivery manifest (exactly-once moves and writes) and settling of terminal jobs.
+  `ALTER TABLE jobs ADD COLUMN settled INTEGER NOT NULL DEFAULT 0;
+   CREATE TABLE deliveries (
+     id INTEGER PRIMARY KEY,
+     job_id INTEGER REFERENCES jobs(id),
+     file_id INTEGER REFERENCES files(id),
+     kind TEXT NOT NULL,
+     slot TEXT NOT NULL,
+     path TEXT NOT NULL UNIQUE,
+     done INTEGER NOT NULL DEFAULT 0,
+     created_at INTEGER NOT NULL
+   );
+   CREATE INDEX deliveries_by_job ON deliveries (job_id);
+   CREATE INDEX deliveries_by_file ON deliveries (file_id);
+   ALTER TABLE sessions ADD COLUMN tidied_at INTEGER;`,
 ];
 
 export interface FileInput {
@@ -105,6 +120,55 @@ export interface JobRow {
   result: string | null;
   created_at: number;
   updated_at: number;
+  /** 1 once a terminal job's files are where they belong (outputs written, original archived or moved to failed/). */
+  settled: number;
+}
+
+/** What a delivery row stands for. */
+export type DeliveryKind = 'output' | 'sidecar' | 'archive' | 'failed' | 'error-note' | 'duplicate';
+
+/** One reserved destination path: written/moved exactly once, then `done = 1`. */
+export interface DeliveryRow {
+  id: number;
+  job_id: number | null;
+  file_id: number | null;
+  kind: DeliveryKind;
+  /** Which output of the owner this is ('rgba-png', 'sidecar', 'archive', ...). */
+  slot: string;
+  path: string;
+  done: number;
+  created_at: number;
+}
+
+/** A job with everything needed to process it. */
+export interface JobContext {
+  job: JobRow;
+  shot: FileRow;
+  plate: FileRow | undefined;
+  share: string;
+  session: string;
+  sessionId: number;
+}
+
+/** One line of `cleanplate status`. */
+export interface SessionSummary {
+  id: number;
+  share: string;
+  name: string;
+  lastActivityAt: number;
+  plates: number;
+  counts: Record<JobState, number>;
+}
+
+/**
+ * The n-th candidate for a file name that must not overwrite anything:
+ * n = 1 → `name.ext`, n = 2 → `name (2).ext`, ...
+ */
+export function nthName(name: string, n: number): string {
+  if (n <= 1) return name;
+  const ext = path.extname(name);
+  const stem = ext ? name.slice(0, -ext.length) : name;
+  return `${stem} (${n})${ext}`;
 }
 
 /** Throws when `file` lives on a network filesystem (per /proc/mounts, Linux only). */
@@ -150,7 +214,8 @@ export class Catalog {
     }
     const db = new Database(file);
     db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = NORMAL');
+    // FULL: a job's state must survive power loss around irreversible file moves (a few commits per job).
+    db.pragma('synchronous = FULL');
     db.pragma('foreign_keys = ON');
     db.pragma('busy_timeout = 5000');
     const version = db.pragma('user_version', { simple: true }) as number;
@@ -179,6 +244,21 @@ export class Catalog {
          WHERE s.share = ? AND s.name = ? AND f.rel_path = ? AND f.size = ? AND f.mtime_ms = ?`,
       )
       .get(share, session, relPath, size, Math.round(mtimeMs)) as FileRow | undefined;
+  }
+
+  /** The catalogued file with this content in this session, if any. */
+  findByHash(share: string, session: string, hash: string): FileRow | undefined {
+    return this.db
+      .prepare(`SELECT f.* FROM files f JOIN sessions s ON s.id = f.session_id WHERE s.share = ? AND s.name = ? AND f.hash = ?`)
+      .get(share, session, hash) as FileRow | undefined;
+  }
+
+  /** Number of files catalogued in a session (0 when the session is new). */
+  sessionFileCount(share: string, session: string): number {
+    const r = this.db
+      .prepare(`SELECT COUNT(*) AS n FROM files f JOIN sessions s ON s.id = f.session_id WHERE s.share = ? AND s.name = ?`)
+      .get(share, session) as { n: number };
+    return r.n;
   }
 
   /**
@@ -320,6 +400,204 @@ export class Catalog {
       'plate-timeout',
       `no plate arrived within ${Math.round(olderThanMs / 60000)} min`,
     );
+  }
+
+  /**
+   * Reserves destination paths in the delivery manifest, as a group sharing
+   * one name suffix: the smallest n such that every `stem (n)tail` in `dir`
+   * neither exists on disk nor is reserved (`a.png` + `a.alpha.png` + `a.json`,
+   * or `a (2).png` + `a (2).alpha.png` + `a (2).json`). Slots the owner already reserved are reused,
+   * so a restarted attempt completes the same paths. Committed before
+   * anything is written, so after a crash the same write is completed or
+   * recognised instead of producing a second copy.
+   */
+  reserveGroup(
+    owner: { jobId?: number; fileId?: number },
+    dir: string,
+    entries: { kind: DeliveryKind; slot: string; stem: string; tail: string }[],
+    exists: (file: string) => boolean,
+  ): DeliveryRow[] {
+    return this.db
+      .transaction(() => {
+        const mine = this.db
+          .prepare('SELECT * FROM deliveries WHERE (job_id IS ? AND file_id IS ?) ORDER BY id')
+          .all(owner.jobId ?? null, owner.fileId ?? null) as DeliveryRow[];
+        const bySlot = new Map(mine.map((r) => [r.slot, r]));
+        const missing = entries.filter((e) => !bySlot.has(e.slot));
+        if (missing.length > 0) {
+          const taken = this.db.prepare('SELECT 1 FROM deliveries WHERE path = ?');
+          const insert = this.db.prepare(
+            'INSERT INTO deliveries (job_id, file_id, kind, slot, path, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING *',
+          );
+          for (let n = 1; ; n++) {
+            const paths = missing.map((e) => path.join(dir, n <= 1 ? `${e.stem}${e.tail}` : `${e.stem} (${n})${e.tail}`));
+            if (paths.some((p) => taken.get(p) !== undefined || exists(p))) continue;
+            missing.forEach((e, k) => {
+              bySlot.set(e.slot, insert.get(owner.jobId ?? null, owner.fileId ?? null, e.kind, e.slot, paths[k], this.now()) as DeliveryRow);
+            });
+            break;
+          }
+        }
+        return entries.map((e) => bySlot.get(e.slot)!);
+      })
+      .immediate();
+  }
+
+  /** Delivery rows of a job (optionally of some kinds), in reservation order. */
+  deliveriesOfJob(jobId: number, kinds?: DeliveryKind[]): DeliveryRow[] {
+    const rows = this.db.prepare('SELECT * FROM deliveries WHERE job_id = ? ORDER BY id').all(jobId) as DeliveryRow[];
+    return kinds ? rows.filter((r) => kinds.includes(r.kind)) : rows;
+  }
+
+  /** Delivery rows that move a file (archive, failed, duplicate), newest last. */
+  deliveriesOfFile(fileId: number): DeliveryRow[] {
+    return this.db.prepare('SELECT * FROM deliveries WHERE file_id = ? ORDER BY id').all(fileId) as DeliveryRow[];
+  }
+
+  /** Marks a reserved path as written/moved. */
+  markDelivered(deliveryId: number): void {
+    this.db.prepare('UPDATE deliveries SET done = 1 WHERE id = ?').run(deliveryId);
+  }
+
+  /** Records where a file is now (after a move to archive/ or failed/). */
+  setLocation(fileId: number, location: string): void {
+    this.db.prepare('UPDATE files SET location = ? WHERE id = ?').run(location, fileId);
+  }
+
+  /** Marks a terminal job's files as handled. */
+  settle(jobId: number): void {
+    this.db.prepare('UPDATE jobs SET settled = 1 WHERE id = ?').run(jobId);
+  }
+
+  /** Failed jobs whose shot has not been moved to failed/ yet (after a timeout sweep or a crash). */
+  unsettledFailed(): JobRow[] {
+    return this.db.prepare(`SELECT * FROM jobs WHERE state = 'failed' AND settled = 0 ORDER BY id`).all() as JobRow[];
+  }
+
+  /** A job joined with its shot, plate and session. */
+  jobContext(jobId: number): JobContext | undefined {
+    const job = this.getJob(jobId);
+    if (!job) return undefined;
+    const shot = this.getFile(job.shot_id)!;
+    const session = this.db.prepare('SELECT id, share, name FROM sessions WHERE id = ?').get(shot.session_id) as {
+      id: number;
+      share: string;
+      name: string;
+    };
+    return {
+      job,
+      shot,
+      plate: job.plate_id === null ? undefined : this.getFile(job.plate_id),
+      share: session.share,
+      session: session.name,
+      sessionId: session.id,
+    };
+  }
+
+  /**
+   * Operator retry (`cleanplate retry`): failed jobs of a job id or a session
+   * name go back to the queue; their failure moves are forgotten so the shot
+   * is read from failed/ and delivered normally. Returns the re-queued ids.
+   */
+  retry(target: { jobId: number } | { session: string }): number[] {
+    return this.db
+      .transaction(() => {
+        const ids =
+          'jobId' in target
+            ? (this.db.prepare(`SELECT id FROM jobs WHERE id = ? AND state = 'failed'`).all(target.jobId) as { id: number }[])
+            : (this.db
+                .prepare(
+                  `SELECT j.id FROM jobs j JOIN files f ON f.id = j.shot_id JOIN sessions s ON s.id = f.session_id
+                   WHERE s.name = ? AND j.state = 'failed'`,
+                )
+                .all(target.session) as { id: number }[]);
+        for (const { id } of ids) {
+          const job = this.transition(id, 'manual-retry', 'operator retry');
+          this.db.prepare('UPDATE jobs SET settled = 0 WHERE id = ?').run(id);
+          this.db.prepare(`DELETE FROM deliveries WHERE job_id = ? AND kind IN ('failed', 'error-note')`).run(id);
+          if (job.plate_id === null) this.rematchSession(job.shot_id);
+        }
+        return ids.map((r) => r.id);
+      })
+      .immediate();
+  }
+
+  /** Re-runs plate matching for the session of a file (a retried shot that had no plate). */
+  private rematchSession(fileId: number): void {
+    const f = this.getFile(fileId);
+    if (!f) return;
+    const job = this.db.prepare('SELECT id, state FROM jobs WHERE shot_id = ?').get(fileId) as { id: number; state: string };
+    const plates = this.db.prepare(`SELECT COUNT(*) AS n FROM files WHERE session_id = ? AND kind = 'plate'`).get(f.session_id) as { n: number };
+    if (plates.n === 0 && job.state === 'queued') {
+      this.transition(job.id, 'plate-missing', 'retried, but the session still has no plate');
+      // The plate wait starts again from now.
+      this.db.prepare('UPDATE jobs SET created_at = ? WHERE id = ?').run(this.now(), job.id);
+    } else {
+      this.rematch(f.session_id);
+    }
+  }
+
+  /**
+   * Sessions whose jobs are all terminal and settled and that have been quiet
+   * for `quietMs`, not tidied since their last activity: their plates can go
+   * to the archive.
+   */
+  sessionsToTidy(quietMs: number): { id: number; share: string; name: string }[] {
+    return this.db
+      .prepare(
+        `SELECT s.id, s.share, s.name FROM sessions s
+         WHERE s.last_activity_at <= ? AND (s.tidied_at IS NULL OR s.tidied_at < s.last_activity_at)
+           AND NOT EXISTS (SELECT 1 FROM jobs j JOIN files f ON f.id = j.shot_id
+                           WHERE f.session_id = s.id AND (j.state NOT IN ('done', 'failed') OR j.settled = 0))`,
+      )
+      .all(this.now() - quietMs) as { id: number; share: string; name: string }[];
+  }
+
+  /** Plates of a session. */
+  platesOf(sessionId: number): FileRow[] {
+    return this.db.prepare(`SELECT * FROM files WHERE session_id = ? AND kind = 'plate' ORDER BY id`).all(sessionId) as FileRow[];
+  }
+
+  /** Marks a session tidied (plates archived). */
+  markTidied(sessionId: number): void {
+    this.db.prepare('UPDATE sessions SET tidied_at = ? WHERE id = ?').run(this.now(), sessionId);
+  }
+
+  /** The time until the next queued job is due (ms; 0 = now), or undefined when none is queued. */
+  nextDueInMs(): number | undefined {
+    const r = this.db.prepare(`SELECT MIN(next_attempt_at) AS t FROM jobs WHERE state = 'queued'`).get() as { t: number | null };
+    return r.t === null ? undefined : Math.max(0, r.t - this.now());
+  }
+
+  /** Sessions with their job counts, most recent first (for `cleanplate status`). */
+  sessions(limit = 50): SessionSummary[] {
+    const rows = this.db
+      .prepare(
+        `SELECT s.id, s.share, s.name, s.last_activity_at,
+                (SELECT COUNT(*) FROM files f WHERE f.session_id = s.id AND f.kind = 'plate') AS plates
+         FROM sessions s ORDER BY s.last_activity_at DESC, s.id DESC LIMIT ?`,
+      )
+      .all(limit) as { id: number; share: string; name: string; last_activity_at: number; plates: number }[];
+    const count = this.db.prepare(
+      `SELECT j.state, COUNT(*) AS n FROM jobs j JOIN files f ON f.id = j.shot_id WHERE f.session_id = ? GROUP BY j.state`,
+    );
+    return rows.map((r) => {
+      const counts: Record<JobState, number> = { waiting_for_plate: 0, queued: 0, running: 0, done: 0, failed: 0 };
+      for (const c of count.all(r.id) as { state: JobState; n: number }[]) counts[c.state] = c.n;
+      return { id: r.id, share: r.share, name: r.name, lastActivityAt: r.last_activity_at, plates: r.plates, counts };
+    });
+  }
+
+  /** Jobs of a session (or the most recent ones) with shot paths and errors, for `cleanplate status`. */
+  jobs(opts: { session?: string; limit?: number } = {}): (JobRow & { rel_path: string; session: string })[] {
+    const where = opts.session === undefined ? '' : 'WHERE s.name = ?';
+    const params: unknown[] = opts.session === undefined ? [] : [opts.session];
+    return this.db
+      .prepare(
+        `SELECT j.*, f.rel_path, s.name AS session FROM jobs j JOIN files f ON f.id = j.shot_id
+         JOIN sessions s ON s.id = f.session_id ${where} ORDER BY j.id DESC LIMIT ?`,
+      )
+      .all(...params, opts.limit ?? 200) as (JobRow & { rel_path: string; session: string })[];
   }
 
   /** Job counts per state. */

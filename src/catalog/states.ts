@@ -24,7 +24,8 @@ export type TransitionReason =
   | 'retry-later' // running → queued (retryable error, attempts left)
   | 'interrupted' // running → queued (shutdown, or found running after a crash)
   | 'gave-up' // running → failed
-  | 'manual-retry'; // failed → queued (`cleanplate retry`)
+  | 'manual-retry' // failed → queued (`cleanplate retry`)
+  | 'plate-missing'; // queued → waiting_for_plate (a retried shot whose session still has no plate)
 
 const TRANSITIONS: Record<TransitionReason, { from: JobState; to: JobState }> = {
   'plate-found': { from: 'waiting_for_plate', to: 'queued' },
@@ -35,6 +36,7 @@ const TRANSITIONS: Record<TransitionReason, { from: JobState; to: JobState }> = 
   interrupted: { from: 'running', to: 'queued' },
   'gave-up': { from: 'running', to: 'failed' },
   'manual-retry': { from: 'failed', to: 'queued' },
+  'plate-missing': { from: 'queued', to: 'waiting_for_plate' },
 };
 
 /**

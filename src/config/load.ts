@@ -3,10 +3,11 @@
  * folder paths relative to the file. Every problem is reported at once, each
  * with its path in the file and, where the key exists, its line.
  */
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { CleanplateError } from '../errors.js';
+import { packageRoot } from '../paths.js';
 import { configSchema, type Config } from './schema.js';
 
 /** One validation problem: `where` like "shares[0].inbox (line 4)". */
@@ -61,14 +62,24 @@ export function parseConfig(text: string, file: string): Config {
   throw new ConfigError(file, problems);
 }
 
-/** Resolves every folder/file path of a validated config against `baseDir`. */
+/**
+ * A relative model folder is looked up beside the config file first, then in
+ * cleanplate's own install folder (where the shipped model lives).
+ */
+export function resolveModelDir(modelDir: string, baseDir: string): string {
+  const beside = path.resolve(baseDir, modelDir);
+  if (path.isAbsolute(modelDir) || existsSync(beside)) return beside;
+  return path.resolve(packageRoot(), modelDir);
+}
+
+/** Resolves every path option against `baseDir` (the config file's folder). */
 export function resolvePaths(config: Config, baseDir: string): Config {
   const r = (p: string) => path.resolve(baseDir, p);
   return {
     ...config,
     catalog: { ...config.catalog, path: r(config.catalog.path) },
     shares: config.shares.map((s) => ({ ...s, inbox: r(s.inbox), output: r(s.output), failed: r(s.failed), archive: r(s.archive) })),
-    engine: { ...config.engine, neural: { ...config.engine.neural, modelDir: r(config.engine.neural.modelDir) } },
+    engine: { ...config.engine, neural: { ...config.engine.neural, modelDir: resolveModelDir(config.engine.neural.modelDir, baseDir) } },
     logging: { ...config.logging, dir: r(config.logging.dir) },
     notify: { ...config.notify, fileDir: r(config.notify.fileDir) },
   };

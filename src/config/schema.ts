@@ -134,7 +134,7 @@ export const classicalSchema = z
 
 export const neuralSchema = z
   .object({
-    modelDir: z.string().default('models/cleanplate-bgm').describe('Folder holding base.onnx, refiner.onnx and model.json.'),
+    modelDir: z.string().default('models/cleanplate-bgm').describe('Folder holding base.onnx, refiner.onnx and model.json; a relative path is looked up beside the config file, then in the cleanplate install (the shipped model).'),
     executionProvider: z
       .enum(['auto', 'cpu', 'cuda'])
       .default('auto')

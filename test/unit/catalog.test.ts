@@ -87,3 +87,62 @@ test('state survives reopening; running jobs are re-queued after a crash; waitin
   assert.deepEqual(reasons, ['plate-found', 'claimed', 'interrupted', 'plate-timeout']);
   again.close();
 });
+
+test('delivery manifest: a group shares one free suffix, is reused by a restarted attempt, and skips names on disk', () => {
+  const { cat } = fresh();
+  const plate = cat.recordFile(f({ relPath: 'p_plate.jpg', kind: 'plate', hash: 'p', capturedAt: 0 })).file;
+  cat.recordFile(f({}));
+  const job = cat.claimNextJob()!;
+  const onDisk = new Set(['/out/a.json']);
+  const entries = [
+    { kind: 'output' as const, slot: 'rgba-png', stem: 'a', tail: '.png' },
+    { kind: 'sidecar' as const, slot: 'sidecar', stem: 'a', tail: '.json' },
+  ];
+  const rows = cat.reserveGroup({ jobId: job.id }, '/out', entries, (p) => onDisk.has(p));
+  assert.deepEqual(rows.map((r) => r.path), ['/out/a (2).png', '/out/a (2).json']);
+  // The same owner asking again (after a crash) gets the same rows, even if the names now exist.
+  const again = cat.reserveGroup({ jobId: job.id }, '/out', entries, () => true);
+  assert.deepEqual(again.map((r) => r.id), rows.map((r) => r.id));
+  // Another owner never gets a reserved path.
+  const other = cat.reserveGroup({ fileId: plate.id }, '/out', [{ kind: 'archive', slot: 'archive', stem: 'a (2)', tail: '.png' }], () => false);
+  assert.equal(other[0].path, '/out/a (2) (2).png');
+  cat.markDelivered(rows[0].id);
+  assert.deepEqual(cat.deliveriesOfJob(job.id).map((r) => r.done), [1, 0]);
+});
+
+test('retry: a failed job goes back to the queue; without a plate it waits again', () => {
+  const { cat, clock } = fresh();
+  cat.recordFile(f({ session: 'S2', hash: 'w' }));
+  clock.t += 10 * 60_000;
+  const [id] = cat.failWaiting(60_000);
+  cat.settle(id);
+  cat.reserveGroup({ jobId: id, fileId: cat.getJob(id)!.shot_id }, '/failed', [{ kind: 'failed', slot: 'failed', stem: 'a', tail: '.jpg' }], () => false);
+  assert.deepEqual(cat.unsettledFailed(), []);
+  assert.deepEqual(cat.retry({ session: 'S2' }), [id]);
+  const job = cat.getJob(id)!;
+  assert.equal(job.state, 'waiting_for_plate');
+  assert.equal(job.settled, 0);
+  assert.equal(job.last_error, null);
+  assert.deepEqual(cat.deliveriesOfJob(id), []);
+  cat.recordFile(f({ session: 'S2', relPath: 'p_plate.jpg', kind: 'plate', hash: 'p2', capturedAt: 0 }));
+  assert.equal(cat.getJob(id)!.state, 'queued');
+  assert.deepEqual(cat.retry({ jobId: id }), []); // not failed: nothing to retry
+});
+
+test('sessions are tidied only when every job is settled and the session has been quiet', () => {
+  const { cat, clock } = fresh();
+  cat.recordFile(f({ relPath: 'p_plate.jpg', kind: 'plate', hash: 'p', capturedAt: 0 }));
+  cat.recordFile(f({}));
+  const job = cat.claimNextJob()!;
+  clock.t += 60_000;
+  assert.deepEqual(cat.sessionsToTidy(30_000), []);
+  cat.transition(job.id, 'delivered');
+  assert.deepEqual(cat.sessionsToTidy(30_000), []); // done but not settled
+  cat.settle(job.id);
+  assert.deepEqual(cat.sessionsToTidy(30_000).map((s) => s.name), ['S1']);
+  assert.deepEqual(cat.sessionsToTidy(120_000), []); // not quiet long enough
+  cat.markTidied(cat.sessionsToTidy(30_000)[0].id);
+  assert.deepEqual(cat.sessionsToTidy(30_000), []);
+  assert.equal(cat.sessions()[0].counts.done, 1);
+  assert.equal(cat.jobs({ session: 'S1' }).length, 1);
+});
