@@ -41,7 +41,8 @@ export function toCleanplateError(err: unknown, context = ''): CleanplateError {
     case 'EACCES':
     case 'EPERM':
     case 'EROFS':
-      return new CleanplateError('unwritable', `${prefix}permission denied${e.path ? ` (${e.path})` : ''}`, {
+    case 'ENOTDIR':
+      return new CleanplateError('unwritable', `${prefix}${e.code === 'ENOTDIR' ? 'not a folder' : 'permission denied'}${e.path ? ` (${e.path})` : ''}`, {
         cause: err,
         retryable: true,
       });

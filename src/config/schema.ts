@@ -6,6 +6,7 @@
  * Paths in a config file are resolved relative to the file's folder by the
  * loader (src/config/load.ts), never here: this module is pure.
  */
+import { validate as isValidCron } from 'node-cron';
 import { z } from 'zod';
 
 /** A duration in milliseconds, seconds or minutes is always spelled in the key name. */
@@ -284,7 +285,7 @@ export const notifySchema = z
   });
 
 /** Cron expressions (node-cron syntax, 5 or 6 fields); null turns a task off. */
-const cron = z.string().nullable();
+const cron = z.string().refine((s) => isValidCron(s), 'not a valid cron expression (node-cron: 5 or 6 fields)').nullable();
 
 export const scheduleSchema = z
   .object({

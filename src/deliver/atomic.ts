@@ -1,0 +1,270 @@
+/**
+ * Publishing files without ever overwriting, and without readers ever seeing
+ * a half-written file.
+ *
+ * - `writeFileAtomic`: the data goes to a temporary dot-file in the
+ *   destination folder (ignored by watchers), is fsynced, then hard-linked to
+ *   the final name — `link` fails with EEXIST instead of overwriting, so a
+ *   taken name moves on to `name (2).ext`, `name (3).ext`... — then the temp
+ *   is unlinked and the folder fsynced.
+ * - `moveFileNoOverwrite`: within a filesystem, link + unlink (a rename that
+ *   cannot overwrite); across filesystems (EXDEV: inbox on a share, archive on
+ *   a local disk) a copy published like `writeFileAtomic`, then the source is
+ *   removed. A crash between link and unlink leaves both names (never none).
+ * - Filesystems without hard links (some SMB/FUSE mounts: EPERM, ENOTSUP...)
+ *   fall back to reserving the name with an exclusive create and renaming the
+ *   temp over that empty placeholder.
+ *
+ * Folders are created as needed. Errors come out as CleanplateError
+ * ('unwritable' for EACCES/EPERM/EROFS, 'disk-full' for ENOSPC/EDQUOT, both
+ * retryable; 'missing' when a source vanished). Temp files are removed on
+ * every failure.
+ */
+import { randomBytes } from 'node:crypto';
+import { constants as fsConstants, promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { CleanplateError, toCleanplateError } from '../errors.js';
+
+/** The filesystem calls this module makes; tests may replace some (`deps`). */
+export interface AtomicFs {
+  link: typeof fsp.link;
+  rename: typeof fsp.rename;
+  copyFile: typeof fsp.copyFile;
+  unlink: typeof fsp.unlink;
+  open: typeof fsp.open;
+  mkdir: typeof fsp.mkdir;
+  lstat: typeof fsp.lstat;
+  stat: typeof fsp.stat;
+  utimes: typeof fsp.utimes;
+}
+
+const realFs: AtomicFs = {
+  link: fsp.link,
+  rename: fsp.rename,
+  copyFile: fsp.copyFile,
+  unlink: fsp.unlink,
+  open: fsp.open,
+  mkdir: fsp.mkdir,
+  lstat: fsp.lstat,
+  stat: fsp.stat,
+  utimes: fsp.utimes,
+};
+
+/** Most numbered names tried before giving up. */
+export const MAX_NUMBERED_NAMES = 10_000;
+
+/** errno codes meaning "this filesystem cannot hard-link". */
+const NO_LINK_CODES = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EMLINK']);
+
+function codeOf(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException | undefined)?.code;
+}
+
+/**
+ * The n-th candidate for a name: n = 1 is the name itself, then
+ * `shot (2).png`, `shot (3).png`... (the number goes before the last extension).
+ */
+export function numberedName(name: string, n: number): string {
+  if (n <= 1) return name;
+  const ext = path.extname(name);
+  const stem = ext ? name.slice(0, -ext.length) : name;
+  return `${stem} (${n})${ext}`;
+}
+
+/** Temporary dot-name next to `name` (ignored by the watcher: leading dot and .tmp). */
+function tempName(dir: string, name: string): string {
+  const short = name.length > 80 ? name.slice(0, 80) : name;
+  return path.join(dir, `.${short}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+}
+
+/** fsyncs a folder so a new name in it survives a power cut; filesystems that cannot are ignored. */
+async function fsyncDir(dir: string, fs: AtomicFs): Promise<void> {
+  let h: Awaited<ReturnType<typeof fsp.open>> | undefined;
+  try {
+    h = await fs.open(dir, 'r');
+    await h.sync();
+  } catch (err) {
+    const c = codeOf(err);
+    if (c !== 'EINVAL' && c !== 'ENOTSUP' && c !== 'EOPNOTSUPP' && c !== 'EISDIR' && c !== 'EPERM' && c !== 'EACCES' && c !== 'EBADF') throw err;
+  } finally {
+    await h?.close().catch(() => undefined);
+  }
+}
+
+async function fsyncFile(file: string, fs: AtomicFs): Promise<void> {
+  const h = await fs.open(file, 'r+');
+  try {
+    await h.sync();
+  } finally {
+    await h.close();
+  }
+}
+
+async function removeQuietly(file: string, fs: AtomicFs): Promise<void> {
+  try {
+    await fs.unlink(file);
+  } catch {
+    // already gone, or nothing more can be done
+  }
+}
+
+/**
+ * Gives `src` the first free numbered name of `name` in `dir`, never
+ * replacing an existing file. `src` stays (the caller removes it).
+ * @returns the final path
+ */
+async function linkFirstFree(src: string, dir: string, name: string, fs: AtomicFs): Promise<string> {
+  for (let n = 1; n <= MAX_NUMBERED_NAMES; n++) {
+    const target = path.join(dir, numberedName(name, n));
+    try {
+      await fs.link(src, target);
+      return target;
+    } catch (err) {
+      const c = codeOf(err);
+      if (c === 'EEXIST') continue;
+      if (c && NO_LINK_CODES.has(c)) return reserveAndRename(src, dir, name, n, fs);
+      throw err;
+    }
+  }
+  throw new CleanplateError('internal', `no free name for ${name} in ${dir} after ${MAX_NUMBERED_NAMES} tries`);
+}
+
+/**
+ * Fallback without hard links: create the first free name exclusively (an
+ * empty placeholder), then rename `src` over it. `src` is gone afterwards.
+ */
+async function reserveAndRename(src: string, dir: string, name: string, from: number, fs: AtomicFs): Promise<string> {
+  for (let n = from; n <= MAX_NUMBERED_NAMES; n++) {
+    const target = path.join(dir, numberedName(name, n));
+    try {
+      await (await fs.open(target, 'wx')).close();
+    } catch (err) {
+      if (codeOf(err) === 'EEXIST') continue;
+      throw err;
+    }
+    try {
+      await fs.rename(src, target);
+    } catch (err) {
+      await removeQuietly(target, fs);
+      throw err;
+    }
+    return target;
+  }
+  throw new CleanplateError('internal', `no free name for ${name} in ${dir} after ${MAX_NUMBERED_NAMES} tries`);
+}
+
+/**
+ * Writes `data` to `dir/name` atomically and without overwriting: a taken
+ * name becomes `name (2).ext`, `name (3).ext`...
+ * @param deps replacement filesystem calls (tests)
+ * @returns the path written
+ * @throws CleanplateError unwritable / disk-full / internal
+ */
+export async function writeFileAtomic(dir: string, name: string, data: Buffer | string, deps: Partial<AtomicFs> = {}): Promise<string> {
+  const fs: AtomicFs = { ...realFs, ...deps };
+  const tmp = tempName(dir, name);
+  try {
+    await fs.mkdir(dir, { recursive: true });
+    const h = await fs.open(tmp, 'wx', 0o644);
+    try {
+      await h.writeFile(data);
+      await h.sync();
+    } finally {
+      await h.close();
+    }
+    const final = await linkFirstFree(tmp, dir, name, fs);
+    await removeQuietly(tmp, fs);
+    await fsyncDir(dir, fs);
+    return final;
+  } catch (err) {
+    await removeQuietly(tmp, fs);
+    throw toCleanplateError(err, `writing ${path.join(dir, name)}`);
+  }
+}
+
+/**
+ * Moves `src` into `destDir` (as `name`, default its own name) without
+ * overwriting: a taken name becomes `name (2).ext`... Works across
+ * filesystems (copy + fsync + publish + remove the source; mtime kept).
+ * @param deps replacement filesystem calls (tests)
+ * @returns the new path
+ * @throws CleanplateError missing / unwritable / disk-full / internal
+ */
+export async function moveFileNoOverwrite(src: string, destDir: string, name?: string, deps: Partial<AtomicFs> = {}): Promise<string> {
+  const fs: AtomicFs = { ...realFs, ...deps };
+  const finalName = name ?? path.basename(src);
+  const context = `moving ${src} to ${destDir}`;
+  let st: Awaited<ReturnType<typeof fsp.stat>>;
+  try {
+    await fs.mkdir(destDir, { recursive: true });
+    st = await fs.stat(src);
+  } catch (err) {
+    throw toCleanplateError(err, context);
+  }
+  if (!st.isFile()) throw new CleanplateError('internal', `${context}: not a regular file`);
+
+  // Same filesystem: link + unlink.
+  try {
+    const final = await linkFirstFree(src, destDir, finalName, fs);
+    await removeSource(src, final, fs);
+    await fsyncDir(destDir, fs);
+    await fsyncDir(path.dirname(src), fs);
+    return final;
+  } catch (err) {
+    if (codeOf(err) !== 'EXDEV') throw toCleanplateError(err, context);
+  }
+
+  // Across filesystems: copy to a temp in the destination, then publish.
+  const tmp = tempName(destDir, finalName);
+  try {
+    await fs.copyFile(src, tmp, fsConstants.COPYFILE_EXCL);
+    await fs.utimes(tmp, st.atime, st.mtime);
+    await fsyncFile(tmp, fs);
+    const final = await linkFirstFree(tmp, destDir, finalName, fs);
+    await removeQuietly(tmp, fs);
+    await removeSource(src, final, fs);
+    await fsyncDir(destDir, fs);
+    await fsyncDir(path.dirname(src), fs);
+    return final;
+  } catch (err) {
+    await removeQuietly(tmp, fs);
+    throw toCleanplateError(err, context);
+  }
+}
+
+/**
+ * After `src` was published as `final`: unlink `src` (unless the no-link
+ * fallback already renamed it away). When the source cannot be removed, the
+ * published name is removed again so a failed move leaves no duplicate.
+ */
+async function removeSource(src: string, final: string, fs: AtomicFs): Promise<void> {
+  try {
+    await fs.unlink(src);
+  } catch (err) {
+    if (codeOf(err) === 'ENOENT') {
+      // The rename fallback moved it; the final name must exist.
+      await fs.lstat(final);
+      return;
+    }
+    await removeQuietly(final, fs);
+    throw err;
+  }
+}
+
+/**
+ * The first numbered name of `name` that does not exist in `dir` right now
+ * (a preview: only the write/move functions guarantee no overwrite).
+ */
+export async function uniqueTarget(dir: string, name: string, deps: Partial<AtomicFs> = {}): Promise<string> {
+  const fs: AtomicFs = { ...realFs, ...deps };
+  for (let n = 1; n <= MAX_NUMBERED_NAMES; n++) {
+    const target = path.join(dir, numberedName(name, n));
+    try {
+      await fs.lstat(target);
+    } catch (err) {
+      if (codeOf(err) === 'ENOENT') return target;
+      throw toCleanplateError(err, `checking ${target}`);
+    }
+  }
+  throw new CleanplateError('internal', `no free name for ${name} in ${dir} after ${MAX_NUMBERED_NAMES} tries`);
+}
