@@ -160,16 +160,6 @@ export interface SessionSummary {
   counts: Record<JobState, number>;
 }
 
-/**
- * The n-th candidate for a file name that must not overwrite anything:
- * n = 1 → `name.ext`, n = 2 → `name (2).ext`, ...
- */
-export function nthName(name: string, n: number): string {
-  if (n <= 1) return name;
-  const ext = path.extname(name);
-  const stem = ext ? name.slice(0, -ext.length) : name;
-  return `${stem} (${n})${ext}`;
-}
 
 /** Throws when `file` lives on a network filesystem (per /proc/mounts, Linux only). */
 export function assertLocalDisk(file: string): void {

@@ -113,8 +113,8 @@ async function removeQuietly(file: string, fs: AtomicFs): Promise<void> {
  * replacing an existing file. `src` stays (the caller removes it).
  * @returns the final path
  */
-async function linkFirstFree(src: string, dir: string, name: string, fs: AtomicFs): Promise<string> {
-  for (let n = 1; n <= MAX_NUMBERED_NAMES; n++) {
+async function linkFirstFree(src: string, dir: string, name: string, fs: AtomicFs, maxN = MAX_NUMBERED_NAMES): Promise<string> {
+  for (let n = 1; n <= maxN; n++) {
     const target = path.join(dir, numberedName(name, n));
     try {
       await fs.link(src, target);
@@ -122,19 +122,26 @@ async function linkFirstFree(src: string, dir: string, name: string, fs: AtomicF
     } catch (err) {
       const c = codeOf(err);
       if (c === 'EEXIST') continue;
-      if (c && NO_LINK_CODES.has(c)) return reserveAndRename(src, dir, name, n, fs);
+      if (c && NO_LINK_CODES.has(c)) return reserveAndRename(src, dir, name, n, fs, maxN);
       throw err;
     }
   }
-  throw new CleanplateError('internal', `no free name for ${name} in ${dir} after ${MAX_NUMBERED_NAMES} tries`);
+  throw new CleanplateError('internal', `no free name for ${name} in ${dir} after ${maxN} tries`, { cause: new ExistsError() });
+}
+
+/** Thrown (as the cause) when an exact name is taken. */
+class ExistsError extends Error {}
+
+function isTaken(err: unknown): boolean {
+  return err instanceof CleanplateError && err.cause instanceof ExistsError;
 }
 
 /**
  * Fallback without hard links: create the first free name exclusively (an
  * empty placeholder), then rename `src` over it. `src` is gone afterwards.
  */
-async function reserveAndRename(src: string, dir: string, name: string, from: number, fs: AtomicFs): Promise<string> {
-  for (let n = from; n <= MAX_NUMBERED_NAMES; n++) {
+async function reserveAndRename(src: string, dir: string, name: string, from: number, fs: AtomicFs, maxN: number): Promise<string> {
+  for (let n = from; n <= maxN; n++) {
     const target = path.join(dir, numberedName(name, n));
     try {
       await (await fs.open(target, 'wx')).close();
@@ -150,7 +157,7 @@ async function reserveAndRename(src: string, dir: string, name: string, from: nu
     }
     return target;
   }
-  throw new CleanplateError('internal', `no free name for ${name} in ${dir} after ${MAX_NUMBERED_NAMES} tries`);
+  throw new CleanplateError('internal', `no free name for ${name} in ${dir} after ${maxN} tries`, { cause: new ExistsError() });
 }
 
 /**
@@ -191,8 +198,10 @@ export async function writeFileAtomic(dir: string, name: string, data: Buffer | 
  * @throws CleanplateError missing / unwritable / disk-full / internal
  */
 export async function moveFileNoOverwrite(src: string, destDir: string, name?: string, deps: Partial<AtomicFs> = {}): Promise<string> {
-  const fs: AtomicFs = { ...realFs, ...deps };
-  const finalName = name ?? path.basename(src);
+  return moveFile(src, destDir, name ?? path.basename(src), { ...realFs, ...deps }, MAX_NUMBERED_NAMES);
+}
+
+async function moveFile(src: string, destDir: string, finalName: string, fs: AtomicFs, maxN: number): Promise<string> {
   const context = `moving ${src} to ${destDir}`;
   let st: Awaited<ReturnType<typeof fsp.stat>>;
   try {
@@ -205,12 +214,13 @@ export async function moveFileNoOverwrite(src: string, destDir: string, name?: s
 
   // Same filesystem: link + unlink.
   try {
-    const final = await linkFirstFree(src, destDir, finalName, fs);
+    const final = await linkFirstFree(src, destDir, finalName, fs, maxN);
     await removeSource(src, final, fs);
     await fsyncDir(destDir, fs);
     await fsyncDir(path.dirname(src), fs);
     return final;
   } catch (err) {
+    if (isTaken(err)) throw err;
     if (codeOf(err) !== 'EXDEV') throw toCleanplateError(err, context);
   }
 
@@ -220,7 +230,7 @@ export async function moveFileNoOverwrite(src: string, destDir: string, name?: s
     await fs.copyFile(src, tmp, fsConstants.COPYFILE_EXCL);
     await fs.utimes(tmp, st.atime, st.mtime);
     await fsyncFile(tmp, fs);
-    const final = await linkFirstFree(tmp, destDir, finalName, fs);
+    const final = await linkFirstFree(tmp, destDir, finalName, fs, maxN);
     await removeQuietly(tmp, fs);
     await removeSource(src, final, fs);
     await fsyncDir(destDir, fs);
@@ -228,6 +238,7 @@ export async function moveFileNoOverwrite(src: string, destDir: string, name?: s
     return final;
   } catch (err) {
     await removeQuietly(tmp, fs);
+    if (isTaken(err)) throw err;
     throw toCleanplateError(err, context);
   }
 }
@@ -267,4 +278,50 @@ export async function uniqueTarget(dir: string, name: string, deps: Partial<Atom
     }
   }
   throw new CleanplateError('internal', `no free name for ${name} in ${dir} after ${MAX_NUMBERED_NAMES} tries`);
+}
+
+/**
+ * Writes `data` to exactly `file` (a path reserved in the delivery manifest),
+ * atomically and durably; never overwrites.
+ * @returns true when written now, false when `file` already existed (published by an earlier attempt)
+ * @throws CleanplateError unwritable / disk-full / internal
+ */
+export async function writeFileExact(file: string, data: Buffer | string, deps: Partial<AtomicFs> = {}): Promise<boolean> {
+  const fs: AtomicFs = { ...realFs, ...deps };
+  const dir = path.dirname(file);
+  const tmp = tempName(dir, path.basename(file));
+  try {
+    await fs.mkdir(dir, { recursive: true });
+    const h = await fs.open(tmp, 'wx', 0o644);
+    try {
+      await h.writeFile(data);
+      await h.sync();
+    } finally {
+      await h.close();
+    }
+    await linkFirstFree(tmp, dir, path.basename(file), fs, 1);
+    await removeQuietly(tmp, fs);
+    await fsyncDir(dir, fs);
+    return true;
+  } catch (err) {
+    await removeQuietly(tmp, fs);
+    if (isTaken(err)) return false;
+    throw toCleanplateError(err, `writing ${file}`);
+  }
+}
+
+/**
+ * Moves `src` to exactly `dest` (a reserved path) without overwriting; works
+ * across filesystems like `moveFileNoOverwrite`.
+ * @returns true when moved now, false when `dest` already existed (then `src` is left alone)
+ * @throws CleanplateError missing / unwritable / disk-full / internal
+ */
+export async function moveFileExact(src: string, dest: string, deps: Partial<AtomicFs> = {}): Promise<boolean> {
+  try {
+    await moveFile(src, path.dirname(dest), path.basename(dest), { ...realFs, ...deps }, 1);
+    return true;
+  } catch (err) {
+    if (isTaken(err)) return false;
+    throw err;
+  }
 }

@@ -11,10 +11,10 @@
 import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { Catalog, DeliveryRow, FileRow, JobContext } from '../catalog/catalog.js';
+import type { Catalog, DeliveryKind, DeliveryRow, FileRow, JobContext } from '../catalog/catalog.js';
 import type { ShareConfig } from '../config/schema.js';
 import { CleanplateError, toCleanplateError } from '../errors.js';
-import { moveFileExact, writeFileExact } from './exact.js';
+import { moveFileExact, writeFileExact } from './atomic.js';
 import type { EncodedOutput } from './encode.js';
 
 /** What the rendering stage hands to delivery. */
@@ -93,8 +93,13 @@ export async function deliverJob(catalog: Catalog, ctx: JobContext, share: Share
   try {
     let rows = catalog.deliveriesOfJob(ctx.job.id, ['output', 'sidecar']);
     if (rendered) {
-      const entries = rendered.outputs.map((o) => ({ kind: 'output' as const, slot: o.kind, stem, tail: `${o.suffix}${o.ext}` }));
-      if (rendered.sidecar) entries.push({ kind: 'sidecar' as const, slot: 'sidecar', stem, tail: '.json' });
+      const entries: { kind: DeliveryKind; slot: string; stem: string; tail: string }[] = rendered.outputs.map((o) => ({
+        kind: 'output',
+        slot: o.kind,
+        stem,
+        tail: `${o.suffix}${o.ext}`,
+      }));
+      if (rendered.sidecar) entries.push({ kind: 'sidecar', slot: 'sidecar', stem, tail: '.json' });
       await fs.mkdir(outDir, { recursive: true });
       rows = catalog.reserveGroup({ jobId: ctx.job.id }, outDir, entries, existsSync);
       for (let k = 0; k < rendered.outputs.length; k++) await publish(catalog, rows[k], rendered.outputs[k].data);

@@ -5,8 +5,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
+import { writeFileExact } from '../deliver/atomic.js';
 import nodemailer from 'nodemailer';
 import type { NotifyConfig } from '../config/schema.js';
 import { CleanplateError } from '../errors.js';
@@ -67,27 +68,6 @@ export function isPermanentSendError(err: unknown): boolean {
   return status >= 500 && status < 600 && (code === 'EENVELOPE' || code === 'EMESSAGE');
 }
 
-/**
- * Writes `data` to `file` atomically: a temporary file in the same folder,
- * fsync, then rename, so a reader never sees a half-written .eml.
- */
-export async function writeFileAtomic(file: string, data: Buffer): Promise<void> {
-  await mkdir(path.dirname(file), { recursive: true });
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  const fh = await open(tmp, 'wx');
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
-    await rename(tmp, file);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
-}
 
 /** Safe .eml base name (letters, digits, dot, dash, underscore). */
 function safeName(name: string): string {
@@ -109,13 +89,14 @@ export function createMailer(cfg: NotifyConfig, options: MailerOptions = {}): Ma
         const message = info.message;
         if (!Buffer.isBuffer(message)) throw new Error('stream transport did not return a buffer');
         const file = path.join(dir, `${safeName(mail.fileName)}.eml`);
-        await writeFileAtomic(file, message);
+        // A retry after a crash finds the same file (same Message-ID) and leaves it: exactly one .eml.
+        await writeFileExact(file, message);
         return { deliveredTo: file };
       },
       async verify() {
         mkdirSync(dir, { recursive: true });
         const probe = path.join(dir, `.probe-${process.pid}-${randomBytes(4).toString('hex')}`);
-        await writeFileAtomic(probe, Buffer.from('ok'));
+        await writeFileExact(probe, Buffer.from('ok'));
         await rm(probe, { force: true });
         return `emails are written as .eml files into ${dir}`;
       },

@@ -1,0 +1,373 @@
+/**
+ * The hot-folder daemon: one straight pipeline
+ *
+ *   watch (src/watch) → catalog (src/catalog/ingest) → match (catalog + src/match)
+ *   → matte + post-process + encode (src/pipeline, in worker threads)
+ *   → deliver (src/deliver) → notify (src/notify)
+ *
+ * This file only wires the stages together and owns the job loop. The job
+ * lifecycle is documented in docs/job-lifecycle.md; every state change goes
+ * through the catalog. After a crash, `start` re-queues jobs found running and
+ * settles failed ones, so the daemon resumes exactly where it was.
+ */
+import { existsSync } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { Catalog } from './catalog/catalog.js';
+import { ingestFile, type IncomingFile } from './catalog/ingest.js';
+import { afterFailure } from './catalog/states.js';
+import { loadConfig } from './config/load.js';
+import { diffConfig, watchConfigFile } from './config/reload.js';
+import type { Config, ShareConfig } from './config/schema.js';
+import { archiveDuplicate, archiveFile, deliverJob, outputsComplete, sessionDir, settleFailedJob } from './deliver/deliver.js';
+import { moveFileNoOverwrite, writeFileAtomic } from './deliver/atomic.js';
+import { CleanplateError, toCleanplateError } from './errors.js';
+import { closeLogger, createLogger, type Logger } from './log.js';
+import { Notifier } from './notify/notifier.js';
+import { scheduleProblems, startSchedules, type ScheduleHandle } from './schedule/scheduler.js';
+import { InboxWatcher } from './watch/watcher.js';
+import { RenderPool } from './worker/pool.js';
+
+/** Options for tests and embedding. */
+export interface DaemonOptions {
+  /** Use this logger instead of one built from the config. */
+  log?: Logger;
+  /** Clock (ms since epoch). */
+  now?: () => number;
+  /** Do not watch the config file for live changes. */
+  noConfigWatch?: boolean;
+}
+
+/** A running daemon. */
+export class Daemon {
+  private readonly running = new Map<number, Promise<void>>();
+  /** Set when stop() begins: no new jobs or files are taken. */
+  private stopping = false;
+  /** Set when the grace period is over: running jobs are abandoned and re-queued. */
+  private abandoned = false;
+  private wakeTimer: NodeJS.Timeout | undefined;
+  private tickTimer: NodeJS.Timeout | undefined;
+  private pumping = false;
+  private ingestChain: Promise<void> = Promise.resolve();
+  private configWatch: { close(): void } | undefined;
+  private schedules: ScheduleHandle | undefined;
+  /** Resolves when the daemon has stopped. */
+  readonly stopped: Promise<void>;
+  private resolveStopped!: () => void;
+
+  private constructor(
+    private config: Config,
+    private readonly configFile: string | undefined,
+    readonly catalog: Catalog,
+    private pool: RenderPool,
+    private readonly watcher: InboxWatcher,
+    private readonly notifier: Notifier,
+    readonly log: Logger,
+    private readonly now: () => number,
+  ) {
+    this.stopped = new Promise((r) => (this.resolveStopped = r));
+  }
+
+  /**
+   * Starts the daemon on a config file (or an already-loaded config).
+   * @throws CleanplateError when the config is invalid, a folder cannot be created, or the engine cannot load
+   */
+  static async start(configOrFile: string | Config, options: DaemonOptions = {}): Promise<Daemon> {
+    const configFile = typeof configOrFile === 'string' ? path.resolve(configOrFile) : undefined;
+    const config = typeof configOrFile === 'string' ? await loadConfig(configOrFile) : configOrFile;
+    const log = options.log ?? createLogger(config.logging);
+    const now = options.now ?? Date.now;
+    for (const s of config.shares) {
+      for (const dir of [s.inbox, s.output, s.failed, s.archive]) {
+        await fs.mkdir(dir, { recursive: true }).catch((err: unknown) => {
+          throw toCleanplateError(err, `share ${s.name}: cannot create ${dir}`);
+        });
+      }
+    }
+    const catalog = Catalog.open(config.catalog.path, { now });
+    let pool: RenderPool;
+    try {
+      pool = await RenderPool.start(config, config.jobs.concurrency, (level, message) => log.log(level, message));
+    } catch (err) {
+      catalog.close();
+      throw err;
+    }
+    const notifier = new Notifier(catalog, config, { log, now });
+    const watcher = new InboxWatcher(config);
+    const d = new Daemon(config, configFile, catalog, pool, watcher, notifier, log, now);
+    log.info('cleanplate starting', { engine: pool.engineInfo, shares: config.shares.map((s) => s.name), catalog: config.catalog.path });
+    await d.recover();
+    watcher.on('file', (ev: IncomingFile) => d.enqueueIngest(ev));
+    watcher.on('incomplete', (ev: IncomingFile & { reason?: string }) => d.enqueueIncomplete(ev));
+    watcher.on('error', (err: Error) => log.warn(`watcher: ${err.message}`));
+    await watcher.start();
+    d.schedules = startSchedules(config.schedule, d.scheduledTasks(), log);
+    if (configFile && !options.noConfigWatch) {
+      d.configWatch = watchConfigFile(
+        configFile,
+        config,
+        (next, prev) => void d.applyConfig(next, prev),
+        (err) => log.error(`config change rejected, keeping the running config: ${err.message}`),
+      );
+    }
+    d.tickTimer = setInterval(() => void d.tick(), 5000);
+    d.tickTimer.unref();
+    d.wake();
+    log.info('cleanplate ready: watching ' + config.shares.map((s) => `${s.name} (${s.inbox}${s.polling ? ', polling' : ''})`).join(', '));
+    return d;
+  }
+
+  /** After a crash or an unclean stop: running jobs go back to the queue, failed ones are settled. */
+  private async recover(): Promise<void> {
+    const requeued = this.catalog.requeueRunning('found running at start-up (the daemon stopped mid-job)');
+    if (requeued.length) this.log.warn(`re-queued ${requeued.length} job(s) interrupted by the last stop`, { jobs: requeued });
+    await this.settleFailed();
+  }
+
+  /** The tasks node-cron runs (src/schedule). */
+  private scheduledTasks(): Parameters<typeof startSchedules>[1] {
+    return {
+      digest: () => this.notifier.digest(this.now()),
+      retention: () => this.notifier.retention(this.config),
+      waitingSweep: async () => {
+        const failed = this.catalog.failWaiting(this.config.plates.waitTimeoutMin * 60_000);
+        if (failed.length) this.log.warn(`${failed.length} shot(s) waited longer than ${this.config.plates.waitTimeoutMin} min for a plate`, { jobs: failed });
+        await this.settleFailed();
+      },
+      rescan: () => this.watcher.rescan(),
+      heartbeat: () => this.log.info('heartbeat', { jobs: this.catalog.counts(), running: this.running.size }),
+    };
+  }
+
+  private shareByName(name: string): ShareConfig | undefined {
+    return this.config.shares.find((s) => s.name === name);
+  }
+
+  /** Files are catalogued one at a time, in arrival order (plate rules like first-frame depend on it). */
+  private enqueueIngest(ev: IncomingFile): void {
+    this.ingestChain = this.ingestChain.then(() => this.ingest(ev)).catch((err: unknown) => {
+      this.log.error(`cataloguing ${ev.relPath} failed: ${toCleanplateError(err).message}`, { share: ev.share });
+    });
+  }
+
+  private async ingest(ev: IncomingFile): Promise<void> {
+    if (this.stopping) return;
+    const share = this.shareByName(ev.share);
+    if (!share || !existsSync(ev.absPath)) return;
+    const out = await ingestFile(this.catalog, this.config, share, ev);
+    switch (out.action) {
+      case 'outside-session':
+        this.log.warn(out.reason, { share: share.name });
+        break;
+      case 'duplicate':
+        if (share.keepOriginals === 'archive') {
+          const to = await archiveDuplicate(this.catalog, out.original, ev.absPath, out.session, out.within, share);
+          this.log.info(`${ev.relPath} is a copy of ${out.original.rel_path}, already catalogued; archived to ${to}`);
+        } else {
+          this.log.info(`${ev.relPath} is a copy of ${out.original.rel_path}, already catalogued; left in place`);
+        }
+        break;
+      case 'renamed':
+        this.log.info(`${ev.relPath}: known file (moved or renamed), not processed again`);
+        break;
+      case 'new':
+        this.log.info(`catalogued ${out.file.kind} ${out.session}/${out.file.rel_path}`, { share: share.name, file: out.file.id });
+        this.wake();
+        break;
+      case 'known':
+        break;
+    }
+  }
+
+  /** A file that never became complete/decodable: moved to failed/ with a note. */
+  private enqueueIncomplete(ev: IncomingFile & { reason?: string }): void {
+    this.ingestChain = this.ingestChain
+      .then(async () => {
+        const share = this.shareByName(ev.share);
+        if (!share || !existsSync(ev.absPath)) return;
+        const reason = ev.reason ?? `the file never became complete and decodable within ${this.config.watch.incompleteTimeoutMin} min`;
+        const rel = ev.relPath.split('/');
+        const session = rel.length > share.sessionDepth ? rel.slice(0, share.sessionDepth).join('/') : '_unsorted';
+        const within = rel.length > share.sessionDepth ? rel.slice(share.sessionDepth).join('/') : ev.relPath;
+        const dir = sessionDir(share.failed, session, within);
+        await fs.mkdir(dir, { recursive: true });
+        const target = await moveFileNoOverwrite(ev.absPath, dir);
+        await writeFileAtomic(dir, `${path.basename(target)}.error.txt`, `cleanplate could not take ${session}/${within}\nreason: ${reason}\nat: ${new Date(this.now()).toISOString()}\n`);
+        this.log.error(`${share.name}/${ev.relPath}: ${reason}; moved to ${target}`);
+      })
+      .catch((err: unknown) => {
+        this.log.error(`moving incomplete ${ev.relPath} failed: ${toCleanplateError(err).message}`);
+      });
+  }
+
+  /** Asks the job loop to look for work now. */
+  wake(): void {
+    if (this.stopping) return;
+    if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    this.wakeTimer = setTimeout(() => void this.pump(), 0);
+  }
+
+  private async pump(): Promise<void> {
+    if (this.pumping || this.stopping) return;
+    this.pumping = true;
+    try {
+      while (!this.stopping && this.running.size < this.pool.capacity && this.pool.idle > 0) {
+        const job = this.catalog.claimNextJob();
+        if (!job) break;
+        const p = this.process(job.id).finally(() => {
+          this.running.delete(job.id);
+          this.wake();
+        });
+        this.running.set(job.id, p);
+      }
+      const due = this.catalog.nextDueInMs();
+      if (due !== undefined && due > 0 && !this.stopping) {
+        if (this.wakeTimer) clearTimeout(this.wakeTimer);
+        this.wakeTimer = setTimeout(() => void this.pump(), Math.min(due + 10, 60_000));
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private async process(jobId: number): Promise<void> {
+    const ctx = this.catalog.jobContext(jobId)!;
+    const share = this.shareByName(ctx.share);
+    const label = `${ctx.session}/${ctx.shot.rel_path}`;
+    const started = this.now();
+    try {
+      if (!share) throw new CleanplateError('config', `share ${ctx.share} is no longer configured`, { retryable: true });
+      if (!ctx.plate) throw new CleanplateError('no-plate', `no plate for ${label}`);
+      this.log.info(`matting ${label} (attempt ${ctx.job.attempts})`, { job: jobId, plate: ctx.plate.rel_path });
+      const rendered = outputsComplete(this.catalog, jobId) ? undefined : await this.pool.render(ctx.shot.location, ctx.plate.location);
+      if (this.abandoned) throw new CleanplateError('internal', 'stopping', { retryable: true });
+      const result = await deliverJob(this.catalog, ctx, share, rendered);
+      for (const w of result.warnings) this.log.warn(`${label}: ${w}`, { job: jobId });
+      this.log.info(`delivered ${label} in ${((this.now() - started) / 1000).toFixed(1)} s → ${result.outputs.join(', ')}`, {
+        job: jobId,
+        timingsMs: result.timingsMs,
+      });
+    } catch (err) {
+      const e = toCleanplateError(err, label);
+      const job = this.catalog.getJob(jobId)!;
+      if (job.state !== 'running') return; // already delivered
+      if (this.abandoned) {
+        this.catalog.transition(jobId, 'interrupted', 'daemon stopping');
+        return;
+      }
+      const next = afterFailure(job.attempts, this.config.jobs.maxAttempts, e.retryable, this.config.jobs.retryBackoffSec);
+      if (next.reason === 'retry-later') {
+        this.catalog.transition(jobId, 'retry-later', e.message, { nextAttemptAt: this.now() + next.delayMs });
+        this.log.warn(`${e.message} (attempt ${job.attempts}; retrying in ${Math.round(next.delayMs / 1000)} s)`, { job: jobId, code: e.code });
+      } else {
+        this.catalog.transition(jobId, 'gave-up', e.message);
+        this.log.error(`${e.message} (gave up after ${job.attempts} attempt(s))`, { job: jobId, code: e.code });
+        await this.settleFailed();
+        this.notifier.jobFailed(jobId);
+      }
+    }
+  }
+
+  /** Moves the shots of failed jobs to failed/ with their error notes (idempotent). */
+  private async settleFailed(): Promise<void> {
+    for (const job of this.catalog.unsettledFailed()) {
+      const ctx = this.catalog.jobContext(job.id)!;
+      const share = this.shareByName(ctx.share);
+      if (!share) continue;
+      try {
+        const to = await settleFailedJob(this.catalog, ctx, share, job.last_error ?? 'unknown error');
+        this.log.info(`moved failed shot ${ctx.session}/${ctx.shot.rel_path} to ${to}`, { job: job.id });
+      } catch (err) {
+        this.log.error(`could not move failed shot ${ctx.session}/${ctx.shot.rel_path}: ${toCleanplateError(err).message}`, { job: job.id });
+      }
+    }
+  }
+
+  /** Periodic housekeeping: settle failures, archive plates of finished sessions, notifications. */
+  private async tick(): Promise<void> {
+    if (this.stopping) return;
+    try {
+      await this.settleFailed();
+      await this.tidySessions();
+      // Not awaited: a hanging SMTP server or a large contact sheet must not hold up housekeeping.
+      void this.notifier.tick(this.now()).catch((err: unknown) => this.log.error(`notifications: ${toCleanplateError(err).message}`));
+      this.wake();
+    } catch (err) {
+      this.log.error(`housekeeping: ${toCleanplateError(err).message}`);
+    }
+  }
+
+  private async tidySessions(): Promise<void> {
+    for (const s of this.catalog.sessionsToTidy(this.config.notify.sessionQuietMin * 60_000)) {
+      const share = this.shareByName(s.share);
+      if (!share) continue;
+      for (const plate of this.catalog.platesOf(s.id)) {
+        const stillNeeded = this.catalog.jobs({ session: s.name }).some((j) => j.plate_id === plate.id && j.state !== 'done' && j.state !== 'failed');
+        if (!stillNeeded) await archiveFile(this.catalog, plate, s.name, share);
+      }
+      this.catalog.markTidied(s.id);
+    }
+  }
+
+  /** Applies a validated config change; parts that need a restart are logged and left. */
+  private async applyConfig(next: Config, prev: Config): Promise<void> {
+    const changed = diffConfig(prev, next);
+    if (changed.length === 0) return;
+    const bad = scheduleProblems(next.schedule);
+    if (bad.length) {
+      this.log.error(`config change rejected, keeping the running config: ${bad.join('; ')}`);
+      return;
+    }
+    this.log.info(`config changed: ${changed.join(', ')}`);
+    if (changed.some((c) => c.startsWith('catalog'))) this.log.warn('catalog.path changes apply after a restart');
+    this.config = { ...next, catalog: prev.catalog };
+    this.log.level = next.logging.level;
+    this.watcher.updateConfig(this.config);
+    this.notifier.updateConfig(this.config);
+    this.schedules?.stop();
+    this.schedules = startSchedules(this.config.schedule, this.scheduledTasks(), this.log);
+    const renderParts = ['engine', 'limits', 'postprocess', 'outputs', 'jobs'];
+    if (changed.some((c) => renderParts.some((p) => c === p || c.startsWith(`${p}.`)))) {
+      // New engine settings: wait for running jobs, then swap the workers.
+      await Promise.allSettled([...this.running.values()]);
+      try {
+        const pool = await RenderPool.start(this.config, this.config.jobs.concurrency, (level, message) => this.log.log(level, message));
+        const old = this.pool;
+        this.pool = pool;
+        await old.close();
+        this.log.info('render workers restarted with the new settings', { engine: pool.engineInfo });
+      } catch (err) {
+        this.log.error(`new engine settings could not load, keeping the old ones: ${toCleanplateError(err).message}`);
+      }
+      this.wake();
+    }
+  }
+
+  /**
+   * Stops cleanly: no new jobs, watchers and schedules closed, running jobs
+   * given `graceMs` to finish, then re-queued.
+   */
+  async stop(graceMs = 30_000): Promise<void> {
+    if (this.stopping) return this.stopped;
+    this.log.info('cleanplate stopping');
+    this.stopping = true;
+    if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    if (this.tickTimer) clearInterval(this.tickTimer);
+    this.configWatch?.close();
+    this.schedules?.stop();
+    await this.watcher.close();
+    await this.ingestChain;
+    const finished = Promise.allSettled([...this.running.values()]);
+    const timedOut = await Promise.race([finished.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), graceMs).unref())]);
+    this.abandoned = true;
+    await this.pool.close();
+    if (timedOut) await finished;
+    const requeued = this.catalog.requeueRunning('daemon stopped before the job finished');
+    if (requeued.length) this.log.warn(`re-queued ${requeued.length} running job(s) for the next start`);
+    await this.notifier.close();
+    this.catalog.close();
+    this.log.info('cleanplate stopped');
+    this.resolveStopped();
+    await closeLogger(this.log);
+  }
+}

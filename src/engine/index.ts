@@ -1,0 +1,19 @@
+/**
+ * Picks and loads the configured matting engine.
+ */
+import type { EngineConfig } from '../config/schema.js';
+import { createClassicalEngine } from './classical/index.js';
+import { createNeuralEngine } from './neural/index.js';
+import type { MattingEngine } from './types.js';
+
+/** Something that receives engine log lines (the daemon passes its logger). */
+export type EngineLog = (level: 'info' | 'warn', message: string) => void;
+
+/**
+ * Loads the engine `name` (default: the configured one).
+ * @throws CleanplateError('engine' | 'config') when the engine cannot load (missing model, no CUDA...)
+ */
+export async function createEngine(cfg: EngineConfig, options: { name?: EngineConfig['name']; log?: EngineLog } = {}): Promise<MattingEngine> {
+  const name = options.name ?? cfg.name;
+  return name === 'classical' ? createClassicalEngine(cfg.classical) : createNeuralEngine(cfg.neural, { log: options.log });
+}

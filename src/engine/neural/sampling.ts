@@ -1,0 +1,504 @@
+/**
+ * Pure image maths of the neural engine (docs: /work/helpers/NEURAL.md, the ONNX contract):
+ *
+ * - the base-input size (long side ~ baseLongSide, both sides multiples of 16), as the Python
+ *   reference scripts/train/cleanplate_train/infer.py computes it;
+ * - bilinear upsampling with half-pixel centres (PyTorch `interpolate(mode='bilinear',
+ *   align_corners=False)`), as a separable, row-streaming sampler that writes 8-bit alpha and
+ *   foreground directly;
+ * - the per-cell error (error map resampled to the patch grid) and patch selection (budget /
+ *   threshold);
+ * - extraction of the refiner's [N, 6+C, S, S] windows;
+ * - write-back of the refined patch centres.
+ *
+ * Every full-resolution value of a base output, wherever it is needed (the coarse alpha and
+ * foreground, the refiner windows), comes from {@link bilinearAt}'s exact expression on the same
+ * {@link AxisMap} tables, so refined patches sit seamlessly among coarse pixels.
+ *
+ * No I/O, no ONNX: everything here works on typed arrays and is unit-tested on tiny inputs.
+ */
+
+/**
+ * Per-output-index bilinear sampling table along one axis: output index `d` reads source
+ * indices `i0[d]` and `i1[d]` with weight `1 - w[d]` and `w[d]`.
+ */
+export interface AxisMap {
+  /** Lower source index (clamped to the source). */
+  i0: Int32Array;
+  /** Upper source index (`min(i0 + 1, src - 1)`). */
+  i1: Int32Array;
+  /** Weight of `i1`, in [0, 1). */
+  w: Float64Array;
+}
+
+/**
+ * Builds the half-pixel-centre sampling table for resampling `src` samples to `dst` samples:
+ * source coordinate `s = (d + 0.5) * src / dst - 0.5`, clamped to `[0, src - 1]`.
+ */
+export function axisMap(dst: number, src: number): AxisMap {
+  if (!(dst >= 1 && src >= 1)) throw new RangeError(`axisMap: sizes must be >= 1 (dst ${dst}, src ${src})`);
+  const i0 = new Int32Array(dst);
+  const i1 = new Int32Array(dst);
+  const w = new Float64Array(dst);
+  const scale = src / dst;
+  for (let d = 0; d < dst; d++) {
+    let s = (d + 0.5) * scale - 0.5;
+    if (s < 0) s = 0;
+    if (s > src - 1) s = src - 1;
+    const a = Math.floor(s);
+    i0[d] = a;
+    i1[d] = a < src - 1 ? a + 1 : a;
+    w[d] = s - a;
+  }
+  return { i0, i1, w };
+}
+
+/**
+ * The bilinear value of `plane` (`srcW` wide) at the output position described by entry `y` of
+ * `ym` and entry `x` of `xm`. Horizontal first, then vertical (PyTorch's order); the row-streaming
+ * sampler computes exactly this expression, so both agree to the last bit.
+ */
+export function bilinearAt(plane: Float32Array, srcW: number, ym: AxisMap, y: number, xm: AxisMap, x: number): number {
+  const r0 = ym.i0[y] * srcW;
+  const r1 = ym.i1[y] * srcW;
+  const x0 = xm.i0[x];
+  const x1 = xm.i1[x];
+  const wx = xm.w[x];
+  const wy = ym.w[y];
+  const top = (1 - wx) * plane[r0 + x0] + wx * plane[r0 + x1];
+  const bottom = (1 - wx) * plane[r1 + x0] + wx * plane[r1 + x1];
+  return (1 - wy) * top + wy * bottom;
+}
+
+/** `k / 255` for every byte value k. */
+const BYTE_TO_UNIT = Float64Array.from({ length: 256 }, (_, k) => k / 255);
+
+/** A 0..1 value to 0..255, rounded, clamped. */
+export function toByte(v: number): number {
+  if (!(v > 0)) return 0; // also NaN
+  if (v >= 1) return 255;
+  return Math.round(v * 255);
+}
+
+/** Width and height of the base network's input. */
+export interface BaseSize {
+  width: number;
+  height: number;
+}
+
+/** Rounds half to even, like Python 3's `round()`. */
+export function roundHalfEven(v: number): number {
+  const f = Math.floor(v);
+  const d = v - f;
+  if (d > 0.5) return f + 1;
+  if (d < 0.5) return f;
+  return f % 2 === 0 ? f : f + 1;
+}
+
+/**
+ * The base network's input size for a `width` x `height` image, exactly as the Python reference
+ * (scripts/train/cleanplate_train/infer.py `base_size`): `s = min(1, longSide / max(W, H))`, then
+ * each side becomes `max(multiple, round(side * s / multiple) * multiple)` (Python rounding). So the
+ * long side is ~longSide, both sides are multiples of `multiple`, the aspect is kept as closely as the
+ * grid allows and small images are never enlarged beyond the nearest multiple.
+ */
+export function baseSizeFor(width: number, height: number, longSide: number, multiple = 16): BaseSize {
+  if (!(width >= 1 && height >= 1)) throw new RangeError(`baseSizeFor: bad image size ${width}x${height}`);
+  const s = Math.min(1, longSide / Math.max(width, height));
+  const side = (n: number) => Math.max(multiple, roundHalfEven((n * s) / multiple) * multiple);
+  return { width: side(width), height: side(height) };
+}
+
+/**
+ * Horizontal half of the separable sampler: for output row `y`, `prepare(y)` makes sure the two
+ * source rows it blends are resampled to `W` columns, and returns their buffers (one Float64Array
+ * per plane each) and the vertical weight. Holds two resampled rows per plane.
+ */
+export class RowSampler {
+  private readonly slots: Float64Array[][];
+  private readonly slotRow = [-1, -1];
+  /** Per plane: the resampled upper source row of the last prepared output row. */
+  top: Float64Array[] = [];
+  /** Per plane: the resampled lower source row of the last prepared output row. */
+  bottom: Float64Array[] = [];
+  /** Weight of `bottom` for the last prepared output row. */
+  weight = 0;
+
+  /** @param planes source planes, `h * w` each; `ym`/`xm` = `axisMap(H, h)` / `axisMap(W, w)`. */
+  constructor(
+    private readonly planes: readonly Float32Array[],
+    private readonly w: number,
+    readonly ym: AxisMap,
+    readonly xm: AxisMap,
+  ) {
+    const W = xm.w.length;
+    this.slots = [planes.map(() => new Float64Array(W)), planes.map(() => new Float64Array(W))];
+  }
+
+  private fill(slot: number, r: number): void {
+    const { i0, i1, w: xw } = this.xm;
+    const W = xw.length;
+    const base = r * this.w;
+    for (let c = 0; c < this.planes.length; c++) {
+      const p = this.planes[c];
+      const dst = this.slots[slot][c];
+      for (let x = 0; x < W; x++) {
+        const f = xw[x];
+        dst[x] = (1 - f) * p[base + i0[x]] + f * p[base + i1[x]];
+      }
+    }
+    this.slotRow[slot] = r;
+  }
+
+  private slotFor(r: number, avoid: number): number {
+    if (this.slotRow[0] === r) return 0;
+    if (this.slotRow[1] === r) return 1;
+    const s = avoid === 0 ? 1 : 0;
+    this.fill(s, r);
+    return s;
+  }
+
+  /** Prepares output row `y`: afterwards value = `(1 - weight) * top[c][x] + weight * bottom[c][x]`. */
+  prepare(y: number): void {
+    const s0 = this.slotFor(this.ym.i0[y], -1);
+    const s1 = this.slotFor(this.ym.i1[y], s0);
+    this.top = this.slots[s0];
+    this.bottom = this.slots[s1];
+    this.weight = this.ym.w[y];
+  }
+}
+
+/**
+ * Streams the bilinear upsampling of several same-sized planes (`h` x `w`) to `H` x `W`, one output
+ * row at a time: `onRow(y, rows)` gets, for every plane, a reused Float64Array of `W` values. Memory:
+ * two horizontally resampled source rows per plane. Rows come in order 0..H-1.
+ */
+export function upsampleRows(
+  planes: readonly Float32Array[],
+  h: number,
+  w: number,
+  H: number,
+  W: number,
+  onRow: (y: number, rows: readonly Float64Array[]) => void,
+  maps?: { ym: AxisMap; xm: AxisMap },
+): void {
+  for (const p of planes) {
+    if (p.length < h * w) throw new RangeError(`upsampleRows: plane has ${p.length} values, expected ${h * w}`);
+  }
+  const sampler = new RowSampler(planes, w, maps?.ym ?? axisMap(H, h), maps?.xm ?? axisMap(W, w));
+  const out = planes.map(() => new Float64Array(W));
+  for (let y = 0; y < H; y++) {
+    sampler.prepare(y);
+    const f = sampler.weight;
+    for (let c = 0; c < planes.length; c++) {
+      const a = sampler.top[c];
+      const b = sampler.bottom[c];
+      const o = out[c];
+      for (let x = 0; x < W; x++) o[x] = (1 - f) * a[x] + f * b[x];
+    }
+    onRow(y, out);
+  }
+}
+
+/** Coarse full-resolution outputs of {@link upsampleCoarse}. */
+export interface CoarseOutputs {
+  /** 8-bit alpha, `H * W`. */
+  alpha: Uint8Array;
+  /** 8-bit RGB foreground `clamp(shot + fgr_res)`, `H * W * 3`. */
+  foreground: Uint8Array;
+}
+
+/**
+ * Resumable form of {@link upsampleCoarse}: `rows(y0, y1)` writes output rows `[y0, y1)` (call in
+ * order), so a caller can yield to the event loop between chunks of a 30 MP frame.
+ */
+export class CoarseUpsampler {
+  /** 8-bit alpha, `H * W`. */
+  readonly alpha: Uint8Array;
+  /** 8-bit RGB foreground, `H * W * 3`. */
+  readonly foreground: Uint8Array;
+  private readonly sampler: RowSampler;
+
+  constructor(
+    private readonly shot: Uint8Array,
+    readonly H: number,
+    readonly W: number,
+    base: { h: number; w: number; alpha: Float32Array; fgrRes: readonly [Float32Array, Float32Array, Float32Array] },
+    maps?: { ym: AxisMap; xm: AxisMap },
+  ) {
+    if (shot.length !== H * W * 3) throw new RangeError(`upsampleCoarse: shot has ${shot.length} bytes, expected ${H * W * 3}`);
+    const planes = [base.alpha, base.fgrRes[0], base.fgrRes[1], base.fgrRes[2]];
+    for (const p of planes) {
+      if (p.length < base.h * base.w) throw new RangeError(`upsampleCoarse: plane has ${p.length} values, expected ${base.h * base.w}`);
+    }
+    this.alpha = new Uint8Array(H * W);
+    this.foreground = new Uint8Array(H * W * 3);
+    this.sampler = new RowSampler(planes, base.w, maps?.ym ?? axisMap(H, base.h), maps?.xm ?? axisMap(W, base.w));
+  }
+
+  /** Writes output rows `y0 .. y1-1`. */
+  rows(y0: number, y1: number): void {
+    const { alpha, foreground, shot, W, sampler } = this;
+    // Vertical blend fused with quantisation: byte(v) below is toByte(v) inlined (for 0 < v < 1,
+    // Math.round(v * 255) === (v * 255 + 0.5) | 0), and LUT[k] === k / 255.
+    const lut = BYTE_TO_UNIT;
+    for (let y = y0; y < Math.min(y1, this.H); y++) {
+      sampler.prepare(y);
+      const f = sampler.weight;
+      const g = 1 - f;
+      const [at, rt, gt, bt] = sampler.top;
+      const [ab, rb, gb, bb] = sampler.bottom;
+      const rowA = y * W;
+      for (let x = 0; x < W; x++) {
+        const a = g * at[x] + f * ab[x];
+        alpha[rowA + x] = a > 0 ? (a >= 1 ? 255 : (a * 255 + 0.5) | 0) : 0;
+        const i = (rowA + x) * 3;
+        const r = lut[shot[i]] + (g * rt[x] + f * rb[x]);
+        foreground[i] = r > 0 ? (r >= 1 ? 255 : (r * 255 + 0.5) | 0) : 0;
+        const gg = lut[shot[i + 1]] + (g * gt[x] + f * gb[x]);
+        foreground[i + 1] = gg > 0 ? (gg >= 1 ? 255 : (gg * 255 + 0.5) | 0) : 0;
+        const b = lut[shot[i + 2]] + (g * bt[x] + f * bb[x]);
+        foreground[i + 2] = b > 0 ? (b >= 1 ? 255 : (b * 255 + 0.5) | 0) : 0;
+      }
+    }
+  }
+}
+
+/**
+ * One streaming pass from base resolution to full resolution: writes 8-bit alpha and foreground
+ * (`shot/255 + fgr_res`, clamped). Never holds a full-resolution float plane.
+ *
+ * @param shot full-resolution RGB, `H * W * 3` bytes.
+ * @param base the base outputs at `h` x `w`: alpha and the three fgr_res channels.
+ */
+export function upsampleCoarse(
+  shot: Uint8Array,
+  H: number,
+  W: number,
+  base: { h: number; w: number; alpha: Float32Array; fgrRes: readonly [Float32Array, Float32Array, Float32Array] },
+  maps?: { ym: AxisMap; xm: AxisMap },
+): CoarseOutputs {
+  const u = new CoarseUpsampler(shot, H, W, base, maps);
+  u.rows(0, H);
+  return { alpha: u.alpha, foreground: u.foreground };
+}
+
+/** Patch-grid size for an `H` x `W` image: `ceil(W / patch)` x `ceil(H / patch)` cells from (0, 0). */
+export function gridShape(H: number, W: number, patch: number): { cellsX: number; cellsY: number } {
+  return { cellsX: Math.ceil(W / patch), cellsY: Math.ceil(H / patch) };
+}
+
+/**
+ * Per-cell error: the base error map (`h` x `w`) bilinearly resampled (half-pixel centres) to the
+ * patch grid, `cellsY * cellsX` row-major, as the Python reference (`patches.cell_error`) does.
+ */
+export function cellErrors(error: Float32Array, h: number, w: number, cellsY: number, cellsX: number): Float32Array {
+  const out = new Float32Array(cellsY * cellsX);
+  upsampleRows([error], h, w, cellsY, cellsX, (y, rows) => out.set(rows[0], y * cellsX));
+  return out;
+}
+
+/** How patches are chosen (NEURAL.md, "Selection"). */
+export type SelectionRule =
+  | { mode: 'budget'; pixelBudget: number }
+  | { mode: 'threshold'; threshold: number };
+
+/**
+ * Cells to refine, as ascending row-major cell indices.
+ * budget: the `k = round(pixelBudget * H * W / patch^2)` cells with the largest error (ties: lower
+ * index first), at most all cells; threshold: every cell whose mean error is greater than threshold.
+ * NaN errors are never selected.
+ */
+export function selectCells(cellError: Float32Array, rule: SelectionRule, H: number, W: number, patch: number): Uint32Array {
+  const n = cellError.length;
+  if (rule.mode === 'threshold') {
+    let count = 0;
+    for (let i = 0; i < n; i++) if (cellError[i] > rule.threshold) count++;
+    const out = new Uint32Array(count);
+    for (let i = 0, j = 0; i < n; i++) if (cellError[i] > rule.threshold) out[j++] = i;
+    return out;
+  }
+  let valid = 0;
+  for (let i = 0; i < n; i++) if (!Number.isNaN(cellError[i])) valid++;
+  const k = Math.min(valid, Math.max(0, Math.round((rule.pixelBudget * H * W) / (patch * patch))));
+  if (k === 0) return new Uint32Array(0);
+  // k-th largest value by a native numeric sort of a copy; then take all above it and, in index
+  // order, as many equal to it as fit.
+  const sorted = Float32Array.from(cellError).sort(); // ascending, NaN last
+  const kth = sorted[valid - k];
+  let above = 0;
+  for (let i = 0; i < n; i++) if (cellError[i] > kth) above++;
+  let ties = k - above;
+  const out = new Uint32Array(k);
+  let j = 0;
+  for (let i = 0; i < n; i++) {
+    const v = cellError[i];
+    if (v > kth) out[j++] = i;
+    else if (v === kth && ties > 0) {
+      out[j++] = i;
+      ties--;
+    }
+  }
+  return out;
+}
+
+/** Everything {@link extractWindows} reads. */
+export interface WindowSource {
+  /** Full-resolution RGB shot and plate, `H * W * 3` bytes each. */
+  shot: Uint8Array;
+  plate: Uint8Array;
+  H: number;
+  W: number;
+  /** Base outputs at `h` x `w`, in refiner channel order: alpha, fgr_res (3), hidden (C). */
+  planes: readonly Float32Array[];
+  h: number;
+  w: number;
+  /** Full-res <- base sampling tables (`axisMap(H, h)`, `axisMap(W, w)`). */
+  ym: AxisMap;
+  xm: AxisMap;
+  /** Patch size (8) and context (4): windows are `patch + 2 * context` square. */
+  patch: number;
+  context: number;
+  /** Width of the patch grid, `ceil(W / patch)`. */
+  cellsX: number;
+}
+
+/**
+ * Writes the refiner input for `cells[start .. start+count)` into `out` ([count, 6 + planes, S, S],
+ * S = patch + 2*context, NCHW float32): shot RGB and plate RGB as 0..1, then the upsampled base
+ * planes, all sampled at the window's full-res pixel positions clamped to the image.
+ */
+export function extractWindows(src: WindowSource, cells: Uint32Array, start: number, count: number, out: Float32Array): void {
+  const { shot, plate, H, W, planes, w, ym, xm, patch, context, cellsX } = src;
+  const S = patch + 2 * context;
+  const SS = S * S;
+  const C = 6 + planes.length;
+  if (out.length < count * C * SS) throw new RangeError(`extractWindows: out holds ${out.length} values, needs ${count * C * SS}`);
+  const ys = new Int32Array(S);
+  const xs = new Int32Array(S);
+  // Per window: base columns/weights of its S columns, and for its S rows the two slots (into the
+  // list of distinct base rows it touches) and the weight. A window spans few base rows, so each
+  // plane is first resampled horizontally on those rows only, then blended vertically: the same
+  // expression as bilinearAt / upsampleRows, hence bit-identical values.
+  const x0 = new Int32Array(S);
+  const x1 = new Int32Array(S);
+  const wx = new Float64Array(S);
+  const slotA = new Int32Array(S);
+  const slotB = new Int32Array(S);
+  const wy = new Float64Array(S);
+  const rowOf = new Int32Array(2 * S); // distinct base rows of the window
+  const hrow = new Float64Array(2 * S * S);
+  const inv = 1 / 255;
+  for (let n = 0; n < count; n++) {
+    const cell = cells[start + n];
+    const cy = Math.floor(cell / cellsX);
+    const cx = cell - cy * cellsX;
+    const top = cy * patch - context;
+    const left = cx * patch - context;
+    for (let i = 0; i < S; i++) {
+      const y = top + i;
+      ys[i] = y < 0 ? 0 : y >= H ? H - 1 : y;
+      const x = left + i;
+      const xc = x < 0 ? 0 : x >= W ? W - 1 : x;
+      xs[i] = xc;
+      x0[i] = xm.i0[xc];
+      x1[i] = xm.i1[xc];
+      wx[i] = xm.w[xc];
+    }
+    let rows = 0;
+    const slotOf = (r: number): number => {
+      for (let k = rows - 1; k >= 0; k--) if (rowOf[k] === r) return k;
+      rowOf[rows] = r;
+      return rows++;
+    };
+    for (let i = 0; i < S; i++) {
+      const y = ys[i];
+      slotA[i] = slotOf(ym.i0[y]);
+      slotB[i] = slotOf(ym.i1[y]);
+      wy[i] = ym.w[y];
+    }
+    const o = n * C * SS;
+    for (let i = 0; i < S; i++) {
+      const rowOff = ys[i] * W;
+      for (let j = 0; j < S; j++) {
+        const p = (rowOff + xs[j]) * 3;
+        const k = i * S + j;
+        out[o + k] = shot[p] * inv;
+        out[o + SS + k] = shot[p + 1] * inv;
+        out[o + 2 * SS + k] = shot[p + 2] * inv;
+        out[o + 3 * SS + k] = plate[p] * inv;
+        out[o + 4 * SS + k] = plate[p + 1] * inv;
+        out[o + 5 * SS + k] = plate[p + 2] * inv;
+      }
+    }
+    for (let c = 0; c < planes.length; c++) {
+      const plane = planes[c];
+      for (let r = 0; r < rows; r++) {
+        const base = rowOf[r] * w;
+        const hr = r * S;
+        for (let j = 0; j < S; j++) {
+          const f = wx[j];
+          hrow[hr + j] = (1 - f) * plane[base + x0[j]] + f * plane[base + x1[j]];
+        }
+      }
+      const oc = o + (6 + c) * SS;
+      for (let i = 0; i < S; i++) {
+        const a = slotA[i] * S;
+        const b = slotB[i] * S;
+        const f = wy[i];
+        const oi = oc + i * S;
+        for (let j = 0; j < S; j++) out[oi + j] = (1 - f) * hrow[a + j] + f * hrow[b + j];
+      }
+    }
+  }
+}
+
+/**
+ * Writes refined patch centres back into the full-resolution 8-bit alpha and foreground (in-image
+ * pixels only). `refAlpha` is [count, 1, patch, patch], `refFgr` [count, 3, patch, patch], for
+ * `cells[start .. start+count)`; foreground = `clamp(shot/255 + fgr_res)`.
+ */
+export function writeBackPatches(
+  target: { alpha: Uint8Array; foreground: Uint8Array; shot: Uint8Array; H: number; W: number; patch: number; cellsX: number },
+  cells: Uint32Array,
+  start: number,
+  count: number,
+  refAlpha: Float32Array,
+  refFgr: Float32Array,
+): void {
+  const { alpha, foreground, shot, H, W, patch, cellsX } = target;
+  const PP = patch * patch;
+  for (let n = 0; n < count; n++) {
+    const cell = cells[start + n];
+    const cy = Math.floor(cell / cellsX);
+    const cx = cell - cy * cellsX;
+    const y0 = cy * patch;
+    const x0 = cx * patch;
+    const rows = Math.min(patch, H - y0);
+    const cols = Math.min(patch, W - x0);
+    for (let i = 0; i < rows; i++) {
+      for (let j = 0; j < cols; j++) {
+        const q = (y0 + i) * W + x0 + j;
+        const k = i * patch + j;
+        alpha[q] = toByte(refAlpha[n * PP + k]);
+        const f = n * 3 * PP + k;
+        const p = q * 3;
+        foreground[p] = toByte(shot[p] / 255 + refFgr[f]);
+        foreground[p + 1] = toByte(shot[p + 1] / 255 + refFgr[f + PP]);
+        foreground[p + 2] = toByte(shot[p + 2] / 255 + refFgr[f + 2 * PP]);
+      }
+    }
+  }
+}
+
+/** Converts interleaved 8-bit RGB (`w * h * 3`) to planar float32 NCHW 0..1 (`3 * h * w`). */
+export function rgbToPlanar(rgb: Uint8Array, w: number, h: number, out = new Float32Array(3 * w * h)): Float32Array {
+  const n = w * h;
+  if (rgb.length !== n * 3) throw new RangeError(`rgbToPlanar: ${rgb.length} bytes for ${w}x${h}`);
+  for (let i = 0; i < n; i++) {
+    out[i] = rgb[i * 3] / 255;
+    out[n + i] = rgb[i * 3 + 1] / 255;
+    out[2 * n + i] = rgb[i * 3 + 2] / 255;
+  }
+  return out;
+}

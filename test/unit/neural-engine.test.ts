@@ -1,0 +1,380 @@
+/**
+ * End-to-end tests of the neural engine with the tiny random-weight fixture model: matte() against
+ * an independent straightforward reference (per-pixel bilinear, per-window extraction, one refiner
+ * run), refinement modes, batching, loading errors and execution-provider handling.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
+import ort from 'onnxruntime-node';
+import { createNeuralEngine } from '../../src/engine/neural/index.js';
+import { parseModelJson, probeCuda } from '../../src/engine/neural/model.js';
+import { CleanplateError } from '../../src/errors.js';
+import type { NeuralConfig } from '../../src/config/schema.js';
+import type { RgbImage } from '../../src/image/types.js';
+
+const FIXTURE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/bgm-tiny');
+
+function cfg(over: Partial<NeuralConfig> = {}): NeuralConfig {
+  return {
+    modelDir: FIXTURE,
+    executionProvider: 'cpu',
+    baseLongSide: 512,
+    refine: { mode: 'budget', pixelBudget: 0.08, threshold: 0.1 },
+    threads: 1,
+    ...over,
+  };
+}
+
+/** A plate with a gradient and texture, and a shot with a coloured, soft-edged ellipse on it. */
+function makePair(W: number, H: number): { shot: RgbImage; plate: RgbImage } {
+  const plate = new Uint8Array(W * H * 3);
+  const shot = new Uint8Array(W * H * 3);
+  for (let y = 0; y < H; y++)
+    for (let x = 0; x < W; x++) {
+      const i = (y * W + x) * 3;
+      plate[i] = (40 + (x * 150) / W + ((x * 7 + y * 13) % 11)) | 0;
+      plate[i + 1] = (90 + (y * 100) / H) | 0;
+      plate[i + 2] = (200 - (x * 3 + y * 5) % 60) | 0;
+      const dx = (x - W * 0.5) / (W * 0.3);
+      const dy = (y - H * 0.55) / (H * 0.35);
+      const a = Math.min(1, Math.max(0, (1 - Math.hypot(dx, dy)) * 4));
+      shot[i] = Math.round(a * 220 + (1 - a) * plate[i]);
+      shot[i + 1] = Math.round(a * 30 + (1 - a) * plate[i + 1]);
+      shot[i + 2] = Math.round(a * 60 + (1 - a) * plate[i + 2]);
+    }
+  return { shot: { width: W, height: H, data: shot }, plate: { width: W, height: H, data: plate } };
+}
+
+// ---- straightforward reference implementation of the contract (independent of sampling.ts) ----
+
+function bil(p: Float32Array, h: number, w: number, y: number, x: number, H: number, W: number): number {
+  const sy = Math.min(h - 1, Math.max(0, ((y + 0.5) * h) / H - 0.5));
+  const sx = Math.min(w - 1, Math.max(0, ((x + 0.5) * w) / W - 0.5));
+  const y0 = Math.floor(sy);
+  const x0 = Math.floor(sx);
+  const y1 = Math.min(y0 + 1, h - 1);
+  const x1 = Math.min(x0 + 1, w - 1);
+  const ly = sy - y0;
+  const lx = sx - x0;
+  const v = (yy: number, xx: number) => p[yy * w + xx];
+  return (1 - ly) * ((1 - lx) * v(y0, x0) + lx * v(y0, x1)) + ly * ((1 - lx) * v(y1, x0) + lx * v(y1, x1));
+}
+const byte = (v: number) => Math.round(Math.min(1, Math.max(0, v)) * 255);
+
+async function referenceMatte(shot: RgbImage, plate: RgbImage, bw: number, bh: number, k: number | 'none' | { threshold: number }) {
+  const W = shot.width;
+  const H = shot.height;
+  const small = async (img: RgbImage) => {
+    const raw = await sharp(img.data, { raw: { width: W, height: H, channels: 3 } })
+      .resize(bw, bh, { fit: 'fill', kernel: 'linear' })
+      .raw()
+      .toBuffer();
+    const f = new Float32Array(3 * bw * bh);
+    for (let i = 0; i < bw * bh; i++) for (let c = 0; c < 3; c++) f[c * bw * bh + i] = raw[i * 3 + c] / 255;
+    return f;
+  };
+  const opts = { executionProviders: ['cpu'], intraOpNumThreads: 1 };
+  const base = await ort.InferenceSession.create(path.join(FIXTURE, 'base.onnx'), opts);
+  const refiner = await ort.InferenceSession.create(path.join(FIXTURE, 'refiner.onnx'), opts);
+  try {
+    const out = await base.run({
+      shot: new ort.Tensor('float32', await small(shot), [1, 3, bh, bw]),
+      plate: new ort.Tensor('float32', await small(plate), [1, 3, bh, bw]),
+    });
+    const hw = bh * bw;
+    const low = [out.alpha.data as Float32Array];
+    const fgr = out.fgr_res.data as Float32Array;
+    const hid = out.hidden.data as Float32Array;
+    for (let c = 0; c < 3; c++) low.push(fgr.slice(c * hw, (c + 1) * hw));
+    for (let c = 0; c < 32; c++) low.push(hid.slice(c * hw, (c + 1) * hw));
+    const alpha = new Uint8Array(W * H);
+    const fg = new Uint8Array(W * H * 3);
+    for (let y = 0; y < H; y++)
+      for (let x = 0; x < W; x++) {
+        alpha[y * W + x] = byte(bil(low[0], bh, bw, y, x, H, W));
+        for (let c = 0; c < 3; c++) fg[(y * W + x) * 3 + c] = byte(shot.data[(y * W + x) * 3 + c] / 255 + bil(low[1 + c], bh, bw, y, x, H, W));
+      }
+    const gw = Math.ceil(W / 8);
+    const gh = Math.ceil(H / 8);
+    const err = out.error.data as Float32Array;
+    const ce: { i: number; e: number }[] = [];
+    for (let y = 0; y < gh; y++) for (let x = 0; x < gw; x++) ce.push({ i: y * gw + x, e: bil(err, bh, bw, y, x, gh, gw) });
+    const chosen =
+      k === 'none'
+        ? []
+        : typeof k === 'number'
+          ? [...ce].sort((a, b) => b.e - a.e || a.i - b.i).slice(0, k).map((c) => c.i)
+          : ce.filter((c) => c.e > k.threshold).map((c) => c.i);
+    if (chosen.length > 0) {
+      const win = new Float32Array(chosen.length * 42 * 256);
+      chosen.forEach((cell, n) => {
+        const cy = Math.floor(cell / gw);
+        const cx = cell % gw;
+        for (let i = 0; i < 16; i++)
+          for (let j = 0; j < 16; j++) {
+            const y = Math.min(H - 1, Math.max(0, cy * 8 - 4 + i));
+            const x = Math.min(W - 1, Math.max(0, cx * 8 - 4 + j));
+            const q = (y * W + x) * 3;
+            const vals = [
+              shot.data[q] / 255,
+              shot.data[q + 1] / 255,
+              shot.data[q + 2] / 255,
+              plate.data[q] / 255,
+              plate.data[q + 1] / 255,
+              plate.data[q + 2] / 255,
+              ...low.map((p) => bil(p, bh, bw, y, x, H, W)),
+            ];
+            vals.forEach((v, c) => (win[((n * 42 + c) * 16 + i) * 16 + j] = v));
+          }
+      });
+      const r = await refiner.run({ patches: new ort.Tensor('float32', win, [chosen.length, 42, 16, 16]) });
+      const ra = r.alpha.data as Float32Array;
+      const rf = r.fgr_res.data as Float32Array;
+      chosen.forEach((cell, n) => {
+        const cy = Math.floor(cell / gw);
+        const cx = cell % gw;
+        for (let i = 0; i < 8; i++)
+          for (let j = 0; j < 8; j++) {
+            const y = cy * 8 + i;
+            const x = cx * 8 + j;
+            if (y >= H || x >= W) continue;
+            alpha[y * W + x] = byte(ra[n * 64 + i * 8 + j]);
+            for (let c = 0; c < 3; c++) fg[(y * W + x) * 3 + c] = byte(shot.data[(y * W + x) * 3 + c] / 255 + rf[(n * 3 + c) * 64 + i * 8 + j]);
+          }
+      });
+    }
+    return { alpha, fg, chosen, cellCount: gw * gh, cellErrors: ce.map((c) => c.e) };
+  } finally {
+    await base.release();
+    await refiner.release();
+  }
+}
+
+function diffStats(a: Uint8Array, b: Uint8Array): { max: number; count: number } {
+  assert.equal(a.length, b.length);
+  let max = 0;
+  let count = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i] - b[i]);
+    if (d > 0) count++;
+    if (d > max) max = d;
+  }
+  return { max, count };
+}
+
+for (const [W, H] of [
+  [70, 45],
+  [33, 67],
+]) {
+  test(`matte() on ${W}x${H} equals the straightforward reference (budget mode)`, async () => {
+    const engine = await createNeuralEngine(cfg());
+    try {
+      const { shot, plate } = makePair(W, H);
+      const res = await engine.matte({ shot, plate });
+      assert.equal(res.alpha.width, W);
+      assert.equal(res.alpha.height, H);
+      assert.equal(res.alpha.data.length, W * H);
+      assert.ok(res.foreground);
+      assert.equal(res.foreground.data.length, W * H * 3);
+      assert.equal(res.alignedPlate, plate);
+      assert.deepEqual(res.warnings, []);
+      const d = res.diagnostics;
+      const base = d.baseSize as { width: number; height: number };
+      assert.equal(base.width % 16, 0);
+      assert.equal(base.height % 16, 0);
+      assert.equal(d.alignment, 'none');
+      assert.deepEqual(d.homography, [1, 0, 0, 0, 1, 0, 0, 0, 1]);
+      assert.equal(d.alignmentResidualPx, null);
+      assert.equal(d.provider, 'cpu');
+      assert.equal(d.modelVersion, 'tiny-random-20240611');
+      const k = Math.round((0.08 * W * H) / 64);
+      assert.ok(k > 0);
+      assert.equal(d.patchesRefined, k);
+      assert.deepEqual(Object.keys(res.timings).sort(), ['base', 'refine', 'resize', 'upsample']);
+      for (const v of Object.values(res.timings)) assert.ok(v >= 0);
+
+      const ref = await referenceMatte(shot, plate, base.width, base.height, k);
+      const a = diffStats(res.alpha.data, ref.alpha);
+      const f = diffStats(res.foreground.data, ref.fg);
+      // Identical up to float rounding at exact half levels.
+      assert.ok(a.max <= 1 && a.count <= 2, `alpha differs: ${JSON.stringify(a)}`);
+      assert.ok(f.max <= 1 && f.count <= 6, `foreground differs: ${JSON.stringify(f)}`);
+      let fgPix = 0;
+      for (const v of res.alpha.data) if (v >= 128) fgPix++;
+      assert.equal(d.foregroundFraction, fgPix / (W * H));
+
+      // The refinement changed the selected cells: the coarse-only reference differs there.
+      const coarse = await referenceMatte(shot, plate, base.width, base.height, 'none');
+      assert.ok(diffStats(res.alpha.data, coarse.alpha).count > k, 'refiner output must differ from the coarse alpha');
+    } finally {
+      await engine.close();
+    }
+  });
+}
+
+test('threshold vs budget modes, budget 0, and batching give consistent results', async () => {
+  const { shot, plate } = makePair(70, 45);
+  const cells = Math.ceil(70 / 8) * Math.ceil(45 / 8);
+  const run = async (refine: NeuralConfig['refine'], refineBatch?: number) => {
+    const e = await createNeuralEngine(cfg({ refine }), { refineBatch });
+    try {
+      return await e.matte({ shot, plate });
+    } finally {
+      await e.close();
+    }
+  };
+  const base = { width: 64, height: 48 };
+  const coarse = await referenceMatte(shot, plate, base.width, base.height, 'none');
+  // A threshold in the middle of the (partly zero: the fixture's error head clamps) cell errors.
+  const positive = coarse.cellErrors.filter((e) => e > 0).sort((a, b) => a - b);
+  assert.ok(positive.length > 4, 'fixture error map too flat for this test');
+  const m = Math.floor(positive.length / 2);
+  const t = (positive[m] + positive[m + 1]) / 2; // between two cells: no float32-vs-double tie
+  assert.ok(positive[m] < t && t < positive[m + 1]);
+  const expected = coarse.cellErrors.filter((e) => e > t).length;
+  assert.ok(expected > 0 && expected < cells);
+  const mid = await run({ mode: 'threshold', pixelBudget: 0.08, threshold: t });
+  assert.equal(mid.diagnostics.refineMode, 'threshold');
+  assert.equal(mid.diagnostics.patchesRefined, expected);
+  const midRef = await referenceMatte(shot, plate, base.width, base.height, { threshold: t });
+  const d = diffStats(mid.alpha.data, midRef.alpha);
+  assert.ok(d.max <= 1 && d.count <= 2, JSON.stringify(d));
+
+  const none = await run({ mode: 'threshold', pixelBudget: 0.08, threshold: 1 });
+  assert.equal(none.diagnostics.patchesRefined, 0);
+  const zeroBudget = await run({ mode: 'budget', pixelBudget: 0, threshold: 0 });
+  assert.equal(zeroBudget.diagnostics.patchesRefined, 0);
+  assert.deepEqual(zeroBudget.alpha.data, none.alpha.data);
+  assert.ok(diffStats(none.alpha.data, coarse.alpha).max <= 1);
+  // Full budget: round(70*45/64) = 49 of 54 cells; batches of 3 (partial last batch) change nothing.
+  const full = await run({ mode: 'budget', pixelBudget: 1, threshold: 0.1 });
+  const full3 = await run({ mode: 'budget', pixelBudget: 1, threshold: 0.1 }, 3);
+  assert.equal(full.diagnostics.patchesRefined, 49);
+  assert.equal(full3.diagnostics.patchesRefined, 49);
+  assert.deepEqual(full3.alpha.data, full.alpha.data);
+  assert.deepEqual(full3.foreground?.data, full.foreground?.data);
+  assert.notDeepEqual(full.alpha.data, none.alpha.data);
+  const fullRef = await referenceMatte(shot, plate, base.width, base.height, 49);
+  assert.ok(diffStats(full.alpha.data, fullRef.alpha).max <= 1);
+});
+
+test('tiny images (13x11, 5x3: one base tile of 16x16) and threads 0 work', async () => {
+  const e = await createNeuralEngine(cfg({ threads: 0, refine: { mode: 'budget', pixelBudget: 1, threshold: 0 } }));
+  try {
+    assert.equal(e.describe().threads, os.availableParallelism());
+    const small = makePair(13, 11);
+    const r = await e.matte(small);
+    assert.deepEqual(r.diagnostics.baseSize, { width: 16, height: 16 });
+    assert.equal(r.diagnostics.patchesRefined, 2); // round(143 / 64) of 4 cells
+    const ref = await referenceMatte(small.shot, small.plate, 16, 16, 2);
+    assert.ok(diffStats(r.alpha.data, ref.alpha).max <= 1);
+    assert.ok(diffStats(r.foreground?.data ?? new Uint8Array(), ref.fg).max <= 1);
+    const tiny = makePair(5, 3);
+    const r2 = await e.matte(tiny);
+    assert.equal(r2.alpha.data.length, 15);
+    assert.equal(r2.diagnostics.patchesRefined, 0); // round(15 / 64) = 0
+    assert.ok(diffStats(r2.alpha.data, (await referenceMatte(tiny.shot, tiny.plate, 16, 16, 'none')).alpha).max <= 1);
+  } finally {
+    await e.close();
+  }
+});
+
+test('describe() reports model version, provider and sizes; close() is final', async () => {
+  const logs: string[] = [];
+  const e = await createNeuralEngine(cfg({ baseLongSide: 1000 }), { log: (l, m) => logs.push(`${l}: ${m}`) });
+  const d = e.describe();
+  assert.equal(e.name, 'neural');
+  assert.equal(d.modelVersion, 'tiny-random-20240611');
+  assert.equal(d.provider, 'cpu');
+  assert.equal(d.baseLongSide, 1000);
+  assert.equal(d.patchSize, 8);
+  assert.equal(d.patchContext, 4);
+  assert.equal(d.hiddenChannels, 32);
+  assert.equal(d.threads, 1);
+  assert.ok(logs.some((l) => l.startsWith('info: ') && l.includes('CPU')), logs.join('\n'));
+  // 1000 is neither a multiple of 16 nor close to the trained 32.
+  assert.ok(logs.some((l) => l.startsWith('warn: ') && l.includes('multiple of 16')), logs.join('\n'));
+  assert.ok(logs.some((l) => l.startsWith('warn: ') && l.includes('trained 32')), logs.join('\n'));
+  const { shot, plate } = makePair(20, 20);
+  await assert.rejects(e.matte({ shot, plate: makePair(21, 20).plate }), (err: unknown) => err instanceof CleanplateError && err.code === 'size-mismatch');
+  await e.close();
+  await e.close();
+  await assert.rejects(e.matte({ shot, plate }), /after close/);
+});
+
+test('missing or invalid model folders fail with one-line engine errors', async () => {
+  const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'cp-neural-'));
+  try {
+    const isEngineErr = (re: RegExp) => (err: unknown) => {
+      assert.ok(err instanceof CleanplateError, String(err));
+      assert.equal(err.code, 'engine');
+      assert.ok(!err.message.includes('\n'));
+      assert.match(err.message, re);
+      return true;
+    };
+    await assert.rejects(createNeuralEngine(cfg({ modelDir: path.join(tmp, 'nope') })), isEngineErr(/model folder not found: .*nope/));
+    // Relative modelDir resolves against repoRoot.
+    await assert.rejects(createNeuralEngine(cfg({ modelDir: 'nope' }), { repoRoot: tmp }), isEngineErr(new RegExp(`not found: ${tmp}/nope`)));
+    const dir = path.join(tmp, 'm');
+    await fs.mkdir(dir);
+    await assert.rejects(createNeuralEngine(cfg({ modelDir: dir })), isEngineErr(/has no model\.json/));
+    await fs.writeFile(path.join(dir, 'model.json'), '{"format": "cleanplate-bgm/2"}');
+    await assert.rejects(createNeuralEngine(cfg({ modelDir: dir })), isEngineErr(/format "cleanplate-bgm\/2", expected "cleanplate-bgm\/1"/));
+    const good = await fs.readFile(path.join(FIXTURE, 'model.json'), 'utf8');
+    await fs.writeFile(path.join(dir, 'model.json'), good);
+    await assert.rejects(createNeuralEngine(cfg({ modelDir: dir })), isEngineErr(/has no base\.onnx/));
+    await fs.copyFile(path.join(FIXTURE, 'base.onnx'), path.join(dir, 'base.onnx'));
+    await fs.writeFile(path.join(dir, 'refiner.onnx'), 'not an onnx file');
+    await assert.rejects(createNeuralEngine(cfg({ modelDir: dir })), isEngineErr(/cannot load .*refiner\.onnx \(cpu\)/));
+    // Swapped files: the contract's input names are checked.
+    await fs.copyFile(path.join(FIXTURE, 'base.onnx'), path.join(dir, 'refiner.onnx'));
+    await assert.rejects(createNeuralEngine(cfg({ modelDir: dir })), isEngineErr(/refiner\.onnx does not follow cleanplate-bgm\/1: no input "patches"/));
+  } finally {
+    await fs.rm(tmp, { recursive: true, force: true });
+  }
+});
+
+test('parseModelJson validates the fields', () => {
+  const ok = parseModelJson(
+    JSON.stringify({ format: 'cleanplate-bgm/1', version: 'v1', hiddenChannels: 32, patchSize: 8, patchContext: 4, baseMultiple: 16 }),
+    'm.json',
+  );
+  assert.equal(ok.version, 'v1');
+  assert.equal(ok.trainedBaseLongSide, null);
+  assert.throws(() => parseModelJson('{', 'm.json'), /m\.json is not valid JSON/);
+  assert.throws(() => parseModelJson('[]', 'm.json'), /must hold a JSON object/);
+  assert.throws(() => parseModelJson('{"format":"cleanplate-bgm/1"}', 'm.json'), /"version" must be a non-empty string/);
+  assert.throws(
+    () => parseModelJson('{"format":"cleanplate-bgm/1","version":"x","hiddenChannels":32,"patchSize":0,"patchContext":4,"baseMultiple":16}', 'm.json'),
+    /"patchSize" must be an integer >= 1/,
+  );
+});
+
+test("executionProvider 'cuda' without a CUDA provider fails with a config error; 'auto' falls back to CPU", async (t) => {
+  const probe = probeCuda();
+  if (probe.available) {
+    t.skip('this onnxruntime-node has a CUDA provider installed');
+    return;
+  }
+  await assert.rejects(createNeuralEngine(cfg({ executionProvider: 'cuda' })), (err: unknown) => {
+    assert.ok(err instanceof CleanplateError);
+    assert.equal(err.code, 'config');
+    assert.ok(err.message.startsWith('engine.neural.executionProvider is cuda but onnxruntime-node has no CUDA provider: '), err.message);
+    assert.ok(err.message.includes(probe.reason));
+    assert.ok(!err.message.includes('\n'));
+    return true;
+  });
+  const logs: string[] = [];
+  const e = await createNeuralEngine(cfg({ executionProvider: 'auto' }), { log: (l, m) => logs.push(`${l}: ${m}`) });
+  try {
+    assert.equal(e.describe().provider, 'cpu');
+    assert.ok(logs.some((l) => l.includes('on CPU') && l.includes('CUDA not used')), logs.join('\n'));
+  } finally {
+    await e.close();
+  }
+});
