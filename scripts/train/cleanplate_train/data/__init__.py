@@ -1,0 +1,1 @@
+"""Training data: real sources, procedural garments and studio scenes, composition and perturbation."""
