@@ -74,9 +74,6 @@ export const watchSchema = z
       .positive()
       .default(30)
       .describe('A file that stays undecodable (a cancelled copy) this long is moved to failed/ as incomplete.'),
-    rescanIntervalSec: positiveInt()
-      .default(60)
-      .describe('Full scan of every inbox as a safety net for missed watch events.'),
     extensions: z
       .array(z.string().regex(/^\.[a-z0-9]+$/))
       .default(['.jpg', '.jpeg', '.png', '.tif', '.tiff', '.webp'])

@@ -7,8 +7,8 @@
  * here and a sweep (every stableMs/2 while anything is pending) runs
  * `checkComplete` on it: size and mtime stable for `watch.stableMs`, end
  * marker present, full decode. chokidar's `awaitWriteFinish` is not used (it
- * skips files found by the initial scan). A periodic full rescan
- * (`watch.rescanIntervalSec`) catches missed events; an inbox that vanishes
+ * skips files found by the initial scan). `rescan()`, run by the daemon on the
+ * `schedule.rescan` cron, catches missed events; an inbox that vanishes
  * (unmounted share) is reported and looked for again until it is back.
  *
  * Events:
@@ -73,8 +73,6 @@ export interface InboxWatcherOptions {
   extraDepth?: number;
   /** How often every inbox is checked to be there (one stat each), and a vanished one looked for (default 5000 ms). */
   retryMs?: number;
-  /** Rescan every `watch.rescanIntervalSec` (default true). */
-  periodicRescan?: boolean;
   /** Use chokidar events (default true). false: scan-only, files are found by `start()` and `rescan()`. */
   watchEvents?: boolean;
   /** Completeness checks (decodes) run at the same time (default 2). */
@@ -146,7 +144,6 @@ export class InboxWatcher extends EventEmitter<InboxWatcherEvents> {
   private started = false;
   private sweepTimer?: NodeJS.Timeout;
   private sweeping?: Promise<void>;
-  private rescanTimer?: NodeJS.Timeout;
   private healthTimer?: NodeJS.Timeout;
   private healthChecking?: Promise<void>;
   private rescanning?: Promise<void>;
@@ -164,7 +161,6 @@ export class InboxWatcher extends EventEmitter<InboxWatcherEvents> {
     this.opts = {
       extraDepth: options.extraDepth ?? 4,
       retryMs: options.retryMs ?? 5000,
-      periodicRescan: options.periodicRescan ?? true,
       watchEvents: options.watchEvents ?? true,
       checkConcurrency: Math.max(1, options.checkConcurrency ?? 2),
     };
@@ -176,7 +172,6 @@ export class InboxWatcher extends EventEmitter<InboxWatcherEvents> {
     this.started = true;
     for (const s of this.cfg.shares) this.shares.set(s.name, { cfg: s, name: s.name, inbox: path.resolve(s.inbox), down: false });
     await Promise.all([...this.shares.values()].map((rt) => this.startShare(rt)));
-    this.restartRescanTimer();
     this.startHealthTimer();
   }
 
@@ -220,7 +215,6 @@ export class InboxWatcher extends EventEmitter<InboxWatcherEvents> {
       for (const [abs, e] of this.entries) if (this.ign.file(e.relPath)) this.dropEntry(abs, e);
     }
     if (!this.started) return;
-    if (prev.watch.rescanIntervalSec !== config.watch.rescanIntervalSec) this.restartRescanTimer();
     const wanted = new Map(config.shares.map((s) => [s.name, s]));
     const restarts: Promise<void>[] = [];
     for (const [name, rt] of [...this.shares]) {
@@ -268,8 +262,8 @@ export class InboxWatcher extends EventEmitter<InboxWatcherEvents> {
     if (this.closed) return;
     this.closed = true;
     this.closeSignal();
-    for (const t of [this.sweepTimer, this.rescanTimer, this.healthTimer]) if (t) clearTimeout(t);
-    this.sweepTimer = this.rescanTimer = this.healthTimer = undefined;
+    for (const t of [this.sweepTimer, this.healthTimer]) if (t) clearTimeout(t);
+    this.sweepTimer = this.healthTimer = undefined;
     await Promise.all([...this.shares.values()].map((rt) => this.stopShare(rt)));
     await Promise.allSettled([this.sweeping, this.rescanning, this.healthChecking]);
     await Promise.allSettled([...this.stopping]);
@@ -565,15 +559,6 @@ export class InboxWatcher extends EventEmitter<InboxWatcherEvents> {
   }
 
   // ---- rescans ------------------------------------------------------------
-
-  private restartRescanTimer(): void {
-    if (this.rescanTimer) clearInterval(this.rescanTimer);
-    this.rescanTimer = undefined;
-    if (this.closed || !this.opts.periodicRescan) return;
-    this.rescanTimer = setInterval(() => {
-      this.rescan().catch((err: unknown) => this.reportError(toCleanplateError(err, 'rescan'), undefined));
-    }, this.cfg.watch.rescanIntervalSec * 1000);
-  }
 
   private async rescanShare(rt: ShareRuntime): Promise<void> {
     if (this.closed || this.shares.get(rt.name) !== rt) return;

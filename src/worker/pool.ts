@@ -33,11 +33,10 @@ interface Slot {
   busy?: { id: number; resolve: (r: RenderedJob) => void; reject: (e: Error) => void };
 }
 
-function workerEntry(): { url: URL; execArgv: string[] } {
+/** The compiled worker entry, or undefined when running from the TypeScript sources (tsx). */
+function workerEntry(): URL | undefined {
   const js = new URL('./render-worker.js', import.meta.url);
-  if (existsSync(fileURLToPath(js))) return { url: js, execArgv: [] };
-  // Running from the TypeScript sources (tsx): load the .ts entry through tsx.
-  return { url: new URL('./render-worker.ts', import.meta.url), execArgv: ['--import', 'tsx'] };
+  return existsSync(fileURLToPath(js)) ? js : undefined;
 }
 
 /** Render workers for the daemon. */
@@ -70,11 +69,9 @@ export class RenderPool {
   }
 
   private spawn(): Promise<Slot> {
-    const { url, execArgv } = workerEntry();
-    const worker = new Worker(url, {
-      workerData: { settings: this.settings, engineName: this.settings.engine.name },
-      execArgv,
-    });
+    const url = workerEntry();
+    if (!url) return Promise.reject(new CleanplateError('internal', 'render workers need the compiled build (npm run build)'));
+    const worker = new Worker(url, { workerData: { settings: this.settings, engineName: this.settings.engine.name } });
     const slot: Slot = { worker };
     return new Promise<Slot>((resolve, reject) => {
       let ready = false;

@@ -32,7 +32,7 @@ export function testConfig(dirs: Dirs, over: Partial<ConfigInput> = {}): Config 
   const input: ConfigInput = {
     catalog: { path: path.join(dirs.root, 'var', 'catalog.db') },
     shares: [{ name: 'studio', inbox: dirs.inbox, output: dirs.output, failed: dirs.failed, archive: dirs.archive }],
-    watch: { stableMs: 300, incompleteTimeoutMin: 0.05, rescanIntervalSec: 2 },
+    watch: { stableMs: 300, incompleteTimeoutMin: 0.05 },
     plates: { waitTimeoutMin: 60 },
     jobs: { concurrency: 1, maxAttempts: 2, retryBackoffSec: 0.2 },
     engine: { name: 'classical' },

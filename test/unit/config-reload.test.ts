@@ -89,7 +89,7 @@ test('an editor-style save (temp file renamed over it) is seen; a rewrite withou
     await waitFor('onChange after rename', () => s.changes.length === 1);
     assert.deepEqual(diffConfig(s.changes[0].prev, s.changes[0].next), ['shares[studio-a].polling']);
     // And the watch survives the rename: a further plain write is seen too.
-    await fs.writeFile(s.file, yaml('watch:\n  rescanIntervalSec: 30\n', 'studio-a', true));
+    await fs.writeFile(s.file, yaml('watch:\n  stableMs: 3000\n', 'studio-a', true));
     await waitFor('second onChange', () => s.changes.length === 2);
     assert.equal(s.invalid.length, 0);
   } finally {

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { Catalog } from '../../src/catalog/catalog.js';
 import { shareSchema } from '../../src/config/schema.js';
 import { deliverJob, outputsComplete, settleFailedJob, type RenderedJob } from '../../src/deliver/deliver.js';
-import { moveFileExact, writeFileExact } from '../../src/deliver/exact.js';
+import { moveFileExact, writeFileExact } from '../../src/deliver/atomic.js';
 
 function setup(keepOriginals: 'archive' | 'leave' = 'archive') {
   const root = mkdtempSync(path.join(os.tmpdir(), 'cp-deliver-'));

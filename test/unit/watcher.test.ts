@@ -214,7 +214,7 @@ for (const polling of [false, true]) {
 test('rescan() finds files and removals the watch events missed', async () => {
   const root = await tmpRoot();
   // Scan-only watcher: chokidar is off, so only start() and rescan() see the folder.
-  const h = await harness(root, makeConfig(root, false), { watchEvents: false, periodicRescan: false });
+  const h = await harness(root, makeConfig(root, false), { watchEvents: false });
   try {
     await put(path.join(h.inbox(), 'S1', 'before.jpg'), JPG);
     await h.w.start();

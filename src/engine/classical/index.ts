@@ -1,0 +1,255 @@
+/**
+ * The classical matting engine: plate alignment, exposure / white-balance
+ * matching, a noise-aware difference key with shadow suppression, and a fast
+ * guided filter against the shot. No model files; OpenCV.js and sharp only.
+ *
+ * Memory at 30 MP stays bounded: the full-resolution buffers are the inputs,
+ * the aligned plate (3 bytes/px) and the alpha (1 byte/px); everything that
+ * needs neighbourhoods runs on copies of about WORK_LONG_SIDE pixels and is
+ * expanded strip by strip.
+ */
+import type { ClassicalConfig } from '../../config/schema.js';
+import { CleanplateError } from '../../errors.js';
+import type { AlphaImage, RgbImage } from '../../image/types.js';
+import type { MatteDiagnostics, MatteInput, MatteResult, MattingEngine } from '../types.js';
+import { ALIGN_LONG_SIDE, type AlignEstimate, applyLuts, estimateAlignment, warpPlate } from './align.js';
+import { type ColourFit, IDENTITY_FIT, colourLuts, fitColour, isIdentityFit } from './colour.js';
+import { type ClassicalCv, cvErrorMessage, loadClassicalCv, withMats } from './cvtypes.js';
+import { guidedCoefficients, applyGuided } from './guided.js';
+import { IDENTITY, rescaleHomography } from './homography.js';
+import { type KeyOptions, type KeyStats, buildKeyMaps, keyFullRes } from './key.js';
+import { fillCoincidences } from './regions.js';
+import { estimateEdgeTolerance, estimateNoise } from './noise.js';
+import { reducedSize, shrink } from './resample.js';
+
+/** Long side of the reduced copies the neighbourhood maths runs on (guidedRadius is given at this scale). */
+export const WORK_LONG_SIDE = 1000;
+/** Fewer inliers than this fraction of the tracked points hints at a different scene. */
+const LOW_INLIER_RATIO = 0.15;
+
+/** Round to a few decimals for the sidecar. */
+function r4(v: number): number {
+  return Math.round(v * 1e4) / 1e4;
+}
+
+function checkInput(input: MatteInput): void {
+  const { shot, plate } = input;
+  if (shot.width !== plate.width || shot.height !== plate.height) {
+    throw new CleanplateError('size-mismatch', `shot is ${shot.width}x${shot.height} but plate is ${plate.width}x${plate.height}`);
+  }
+  for (const [name, img] of [
+    ['shot', shot],
+    ['plate', plate],
+  ] as const) {
+    if (img.width < 8 || img.height < 8 || img.data.length !== img.width * img.height * 3) {
+      throw new CleanplateError('internal', `${name}: expected ${img.width}x${img.height} RGB pixels (${img.width * img.height * 3} bytes), got ${img.data.length}`);
+    }
+  }
+}
+
+/** Checks the options that the schema's refinements also check (the engine may be built without the schema). */
+function checkConfig(cfg: ClassicalConfig): void {
+  const bad = (msg: string): never => {
+    throw new CleanplateError('config', `engine.classical: ${msg}`);
+  };
+  if (!(cfg.lowSigma > 0)) bad('lowSigma must be positive');
+  if (!(cfg.highSigma > cfg.lowSigma)) bad('highSigma must be larger than lowSigma');
+  if (!(cfg.guidedRadius >= 1 && Number.isInteger(cfg.guidedRadius))) bad('guidedRadius must be a positive integer');
+  if (!(cfg.guidedEps > 0)) bad('guidedEps must be positive');
+  if (!(cfg.mismatchWarn >= 0 && cfg.mismatchWarn <= 1)) bad('mismatchWarn must be between 0 and 1');
+  if (!['auto', 'homography', 'off'].includes(cfg.align)) bad(`unknown align mode ${String(cfg.align)}`);
+}
+
+/** Applies a colour fit, reduced to luminance (Rec. 709 weights), to grey pixels (returns a new array). */
+function normaliseGrey(grey: Uint8Array, fit: ColourFit): Uint8Array {
+  const w = [0.2126, 0.7152, 0.0722];
+  const gain = w[0] * fit.gains[0] + w[1] * fit.gains[1] + w[2] * fit.gains[2];
+  const offset = w[0] * fit.offsets[0] + w[1] * fit.offsets[1] + w[2] * fit.offsets[2];
+  const lut = colourLuts({ ...fit, gains: [gain, gain, gain], offsets: [offset, offset, offset] })[0];
+  const out = new Uint8Array(grey.length);
+  for (let i = 0; i < grey.length; i++) out[i] = lut[grey[i]];
+  return out;
+}
+
+/** Mattes one pair. Exported for tests; the engine's `matte` calls it. */
+export async function matteClassical(cv: ClassicalCv, cfg: ClassicalConfig, input: MatteInput): Promise<MatteResult> {
+  checkInput(input);
+  const { shot, plate } = input;
+  const { width, height } = shot;
+  const timings: Record<string, number> = {};
+  const warnings: string[] = [];
+  let t = performance.now();
+  const lap = (name: string): void => {
+    const now = performance.now();
+    timings[name] = Math.round(now - t);
+    t = now;
+  };
+  const tStart = t;
+
+  // Reduced copies.
+  const work = reducedSize(width, height, WORK_LONG_SIDE);
+  const shotRaw = { width, height, channels: 3 as const, data: shot.data };
+  const plateRaw = { width, height, channels: 3 as const, data: plate.data };
+  const shotLow = await shrink(shotRaw, work.width, work.height);
+  const plateLowIn = await shrink(plateRaw, work.width, work.height);
+  lap('reduce');
+
+  // 1. Alignment.
+  let align: AlignEstimate;
+  if (cfg.align === 'off') {
+    align = {
+      alignment: 'none',
+      model: 'none',
+      homography: IDENTITY.slice(),
+      residualPx: null,
+      matches: 0,
+      matchInliers: 0,
+      tracks: 0,
+      trackInliers: 0,
+      motion: null,
+      note: 'alignment off',
+    };
+  } else {
+    const a = reducedSize(width, height, ALIGN_LONG_SIDE);
+    const shotGrey = await shrink(shotRaw, a.width, a.height, true);
+    const plateGrey = await shrink(plateRaw, a.width, a.height, true);
+    // Brightness constancy for the trackers: a first, alignment-free colour fit
+    // (robust, so misaligned texture only thins the kept set) brought to grey.
+    const plateGreyMatched = { ...plateGrey, data: normaliseGrey(plateGrey.data, fitColour(shotLow.data, plateLowIn.data)) };
+    try {
+      align = estimateAlignment(cv, shotGrey, plateGreyMatched, width, height, cfg.align);
+    } catch (err) {
+      throw new CleanplateError('engine', `alignment failed: ${cvErrorMessage(cv, err)}`, { cause: err });
+    }
+    if (align.alignment === 'failed') warnings.push(`plate could not be aligned to the shot (${align.note}); used as is`);
+  }
+  const warp = align.alignment === 'translation' || align.alignment === 'homography';
+  // The reduced plate, aligned the same way.
+  let plateLow = plateLowIn.data;
+  if (warp) {
+    const hLow = rescaleHomography(align.homography, work.width / width, work.height / height);
+    plateLow = withMats((keep) => {
+      const src = keep(new cv.Mat(work.height, work.width, cv.CV_8UC3));
+      src.data.set(plateLowIn.data);
+      const dst = keep(new cv.Mat());
+      const m = keep(cv.matFromArray(3, 3, cv.CV_64F, hLow));
+      cv.warpPerspective(src, dst, m, new cv.Size(work.width, work.height), cv.INTER_LINEAR, cv.BORDER_REPLICATE, [0, 0, 0, 0]);
+      return Uint8Array.from(dst.data.subarray(0, work.width * work.height * 3));
+    });
+  }
+  lap('align');
+
+  // 2. Colour match (fitted on the reduced copies), applied while producing the full-resolution plate.
+  const fit: ColourFit = cfg.matchColour ? fitColour(shotLow.data, plateLow) : IDENTITY_FIT;
+  const luts = isIdentityFit(fit) ? undefined : colourLuts(fit);
+  if (luts) {
+    const matched = new Uint8Array(plateLow.length);
+    applyLuts(plateLow, matched, luts);
+    plateLow = matched;
+  }
+  const aligned = new Uint8Array(width * height * 3);
+  if (warp) warpPlate(cv, plate, align.homography, aligned, luts);
+  else if (luts) applyLuts(plate.data, aligned, luts);
+  else aligned.set(plate.data);
+  lap('colour');
+
+  // 3. Noise and key.
+  const noise = estimateNoise(shot.data, aligned, width, height);
+  // Misalignment the difference shows on the plate's edges, tolerated there.
+  const edgeTolerancePx = process.env.CP_EDGE ? Number(process.env.CP_EDGE) : estimateEdgeTolerance(shot.data, aligned, width, height, noise.sigma);
+  const keyOpt: KeyOptions = {
+    sigma: noise.sigma,
+    lowSigma: cfg.lowSigma,
+    highSigma: cfg.highSigma,
+    shadowSuppression: cfg.shadowSuppression,
+    edgeTolerancePx,
+  };
+  const alpha = new Uint8Array(width * height);
+  const maps = buildKeyMaps(cv, shotLow.data, plateLow, work.width, work.height, { ...keyOpt, fullWidth: width });
+  let stats: KeyStats;
+  try {
+    stats = keyFullRes(cv, shot.data, aligned, width, height, maps, keyOpt, alpha);
+  } finally {
+    maps.delete();
+  }
+  const differing = stats.differing;
+  lap('key');
+
+  // 4. Regions that only look like the plate become foreground; then the fast
+  // guided filter of the key against the shot.
+  const pLow = await shrink({ width, height, channels: 1, data: alpha }, work.width, work.height);
+  const fill = fillCoincidences(cv, pLow.data, stats.energy, work.width, work.height);
+  const radius =
+    work.width === width && work.height === height
+      ? Math.max(1, Math.round((cfg.guidedRadius * Math.max(width, height)) / WORK_LONG_SIDE))
+      : cfg.guidedRadius;
+  const coef = guidedCoefficients(cv, shotLow.data, pLow.data, work.width, work.height, radius, cfg.guidedEps);
+  try {
+    applyGuided(cv, coef, shot.data, width, height, alpha);
+  } finally {
+    coef.delete();
+  }
+  lap('guided');
+
+  // 5. Diagnostics and the mismatch warning.
+  let fg = 0;
+  for (let i = 0; i < alpha.length; i++) if (alpha[i] > 127) fg++;
+  const pixels = width * height;
+  const foregroundFraction = fg / pixels;
+  const differingFraction = differing / pixels;
+  if (differingFraction > cfg.mismatchWarn) {
+    warnings.push(
+      `plate does not match the shot: ${Math.round(differingFraction * 100)}% of the frame differs (more than mismatchWarn ${Math.round(cfg.mismatchWarn * 100)}%)`,
+    );
+  }
+  if (align.alignment !== 'failed' && align.tracks >= 50 && align.trackInliers < LOW_INLIER_RATIO * align.tracks && align.matchInliers < LOW_INLIER_RATIO * align.matches) {
+    warnings.push(`plate may not match the shot: only ${align.trackInliers} of ${align.tracks} tracked points agree on one camera motion`);
+  }
+  const diagnostics: MatteDiagnostics = {
+    alignment: align.alignment,
+    homography: align.homography.map((v) => Number(v.toPrecision(8))),
+    alignmentResidualPx: align.residualPx === null ? null : r4(align.residualPx),
+    noiseSigma: r4(noise.sigma),
+    foregroundFraction: r4(foregroundFraction),
+    differingFraction: r4(differingFraction),
+    alignmentModel: align.model,
+    alignmentNote: align.note,
+    featureMatches: align.matches,
+    featureInliers: align.matchInliers,
+    tracks: align.tracks,
+    trackInliers: align.trackInliers,
+    colourGains: fit.gains.map(r4),
+    colourOffsets: fit.offsets.map(r4),
+    colourResidual: r4(fit.rmsResidual),
+    edgeTolerancePx: r4(edgeTolerancePx),
+    lowThreshold: r4(cfg.lowSigma * noise.sigma),
+    highThreshold: r4(cfg.highSigma * noise.sigma),
+    guidedRadiusPx: radius,
+    filledRegions: fill.regions,
+    filledFraction: r4(fill.fraction),
+    backgroundEnergy: r4(fill.backgroundEnergy),
+    workSize: [work.width, work.height],
+  };
+  timings.total = Math.round(performance.now() - tStart);
+  const alphaImage: AlphaImage = { width, height, data: alpha };
+  const alignedPlate: RgbImage = { width, height, data: aligned };
+  return { alpha: alphaImage, alignedPlate, warnings, diagnostics, timings };
+}
+
+/**
+ * Creates the classical engine for `cfg` (engine.classical of the config).
+ * Loads OpenCV.js once; throws CleanplateError('config') for inconsistent options.
+ */
+export async function createClassicalEngine(cfg: ClassicalConfig): Promise<MattingEngine> {
+  checkConfig(cfg);
+  const { cv } = await loadClassicalCv();
+  const settings = { ...cfg };
+  return {
+    name: 'classical',
+    describe: () => ({ engine: 'classical', opencv: 'OpenCV.js 4.5 (WASM)', workLongSide: WORK_LONG_SIDE, ...settings }),
+    matte: (input: MatteInput) => matteClassical(cv, settings, input),
+    close: async () => {
+      /* nothing native to free: OpenCV.js is shared by the process */
+    },
+  };
+}
