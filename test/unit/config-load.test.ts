@@ -1,6 +1,7 @@
 import { test } from 'node:test';
+import { packageRoot } from '../../src/paths.js';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ConfigError, formatPath, loadConfig, parseConfig } from '../../src/config/load.js';
@@ -21,7 +22,11 @@ test('a valid file loads with paths resolved against its folder', async () => {
   const c = await loadConfig(file);
   assert.equal(c.shares[0].inbox, path.join(dir, 'in'));
   assert.equal(c.catalog.path, path.join(dir, 'var/cleanplate.db'));
-  assert.equal(c.engine.neural.modelDir, path.join(dir, 'models/cleanplate-bgm'));
+  // The shipped model: not beside this config, so cleanplate's own models/ folder.
+  assert.equal(c.engine.neural.modelDir, path.join(packageRoot(), 'models/cleanplate-bgm'));
+  mkdirSync(path.join(dir, 'models/cleanplate-bgm'), { recursive: true });
+  const beside = await loadConfig(file);
+  assert.equal(beside.engine.neural.modelDir, path.join(dir, 'models/cleanplate-bgm'));
 });
 
 test('every problem is listed with its path and line', () => {

@@ -3,12 +3,12 @@
  * an independent straightforward reference (per-pixel bilinear, per-window extraction, one refiner
  * run), refinement modes, batching, loading errors and execution-provider handling.
  */
+import { packageRoot } from '../../src/paths.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import ort from 'onnxruntime-node';
 import { createNeuralEngine } from '../../src/engine/neural/index.js';
@@ -17,7 +17,7 @@ import { CleanplateError } from '../../src/errors.js';
 import type { NeuralConfig } from '../../src/config/schema.js';
 import type { RgbImage } from '../../src/image/types.js';
 
-const FIXTURE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/bgm-tiny');
+const FIXTURE = path.join(packageRoot(), 'test', 'fixtures', 'bgm-tiny');
 
 function cfg(over: Partial<NeuralConfig> = {}): NeuralConfig {
   return {

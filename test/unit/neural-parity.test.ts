@@ -3,16 +3,16 @@
  * scripts/train/export.py --tiny): base and refiner outputs, the contract's window extraction and
  * the patch selection, all through the engine's own code paths.
  */
+import { packageRoot } from '../../src/paths.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import ort from 'onnxruntime-node';
 import { loadModel } from '../../src/engine/neural/model.js';
 import { axisMap, cellErrors, extractWindows, gridShape, selectCells } from '../../src/engine/neural/sampling.js';
 
-const FIXTURE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/bgm-tiny');
+const FIXTURE = path.join(packageRoot(), 'test', 'fixtures', 'bgm-tiny');
 
 interface TensorSpec {
   file: string;

@@ -70,6 +70,8 @@ interface Pairs {
   src: Float32Array;
   dst: Float32Array;
   count: number;
+  /** Per pair: mean absolute grey difference of the tracked patches (Lucas-Kanade tracks only). */
+  err?: Float32Array;
 }
 
 function orbMatches(cv: ClassicalCv, shot: CvMat, plate: CvMat): Pairs {
@@ -178,15 +180,18 @@ function lkTracks(cv: ClassicalCv, shot: CvMat, plate: CvMat): Pairs {
     cv.calcOpticalFlowPyrLK(plate, shot, corners, next, status, err, new cv.Size(21, 21), 3, new cv.TermCriteria(TERM_COUNT + TERM_EPS, 30, 0.01));
     const p: number[] = [];
     const q: number[] = [];
+    const e: number[] = [];
     const c = corners.data32F;
     const d = next.data32F;
     const st = status.data;
+    const er = err.data32F;
     for (let i = 0; i < n; i++) {
       if (!st[i] || !Number.isFinite(d[2 * i]) || !Number.isFinite(d[2 * i + 1])) continue;
       p.push(c[2 * i], c[2 * i + 1]);
       q.push(d[2 * i], d[2 * i + 1]);
+      e.push(er[i]);
     }
-    return { src: Float32Array.from(p), dst: Float32Array.from(q), count: p.length / 2 };
+    return { src: Float32Array.from(p), dst: Float32Array.from(q), count: p.length / 2, err: Float32Array.from(e) };
   });
 }
 
@@ -210,7 +215,7 @@ function mapSources(h: Mat3, pairs: Pairs): Pairs {
     src[2 * i] = u;
     src[2 * i + 1] = v;
   }
-  return { src, dst: pairs.dst, count: pairs.count };
+  return { src, dst: pairs.dst, count: pairs.count, err: pairs.err };
 }
 
 /**
@@ -370,6 +375,21 @@ export function estimateAlignment(
     else if (chosen === 'translation') applied = [1, 0, motion.tx, 0, 1, motion.ty, 0, 0, 1];
     else applied = full;
     const residualPx = rms(rescaleHomography(applied, 1 / sx, 1 / sy), inlierPairs, inlierFlags) * scale;
+    if (process.env.CP_DEBUG && tracks.err) {
+      const hLow = rescaleHomography(full, 1 / sx, 1 / sy);
+      const rows: string[] = [];
+      for (const T of [2, 4, 8, 16]) {
+        let good = 0, moved = 0;
+        for (let i = 0; i < tracks.count; i++) {
+          if (tracks.err[i] > T) continue;
+          good++;
+          const [u, v] = apply3(hLow, tracks.src[2 * i], tracks.src[2 * i + 1]);
+          if (Math.hypot(u - tracks.dst[2 * i], v - tracks.dst[2 * i + 1]) > 3) moved++;
+        }
+        rows.push(`err<=${T}: good ${good} moved ${moved} (${(moved / Math.max(1, good) * 100).toFixed(1)}%)`);
+      }
+      console.log('TRACKS', tracks.count, rows.join(' | '));
+    }
     const note =
       chosen === 'none'
         ? `camera did not move (largest shift ${motion.maxShiftPx.toFixed(2)} px)`

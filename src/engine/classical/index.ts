@@ -17,9 +17,9 @@ import { type ColourFit, IDENTITY_FIT, colourLuts, fitColour, isIdentityFit } fr
 import { type ClassicalCv, cvErrorMessage, loadClassicalCv, withMats } from './cvtypes.js';
 import { guidedCoefficients, applyGuided } from './guided.js';
 import { IDENTITY, rescaleHomography } from './homography.js';
-import { type KeyOptions, type KeyStats, buildKeyMaps, keyFullRes } from './key.js';
+import { type KeyOptions, type KeyStats, buildKeyMaps, keyFullRes, subjectMask } from './key.js';
 import { fillCoincidences } from './regions.js';
-import { estimateEdgeTolerance, estimateNoise } from './noise.js';
+import { MAX_EDGE_TOLERANCE_PX, estimateEdgeTolerance, estimateNoise } from './noise.js';
 import { reducedSize, shrink } from './resample.js';
 
 /** Long side of the reduced copies the neighbourhood maths runs on (guidedRadius is given at this scale). */
@@ -156,7 +156,9 @@ export async function matteClassical(cv: ClassicalCv, cfg: ClassicalConfig, inpu
   // 3. Noise and key.
   const noise = estimateNoise(shot.data, aligned, width, height);
   // Misalignment the difference shows on the plate's edges, tolerated there.
-  const edgeTolerancePx = process.env.CP_EDGE ? Number(process.env.CP_EDGE) : estimateEdgeTolerance(shot.data, aligned, width, height, noise.sigma);
+  // Measured away from the subject (a generous mask from the reduced copies).
+  const near = subjectMask(cv, shotLow.data, plateLow, work.width, work.height, noise.sigma, cfg.highSigma, MAX_EDGE_TOLERANCE_PX * (work.width / width), 0.03);
+  const edgeTolerancePx = estimateEdgeTolerance(shot.data, aligned, width, height, noise.sigma, { mask: near, width: work.width, height: work.height });
   const keyOpt: KeyOptions = {
     sigma: noise.sigma,
     lowSigma: cfg.lowSigma,

@@ -306,6 +306,48 @@ export function buildKeyMaps(cv: ClassicalCv, shot: Uint8Array, plate: Uint8Arra
   };
 }
 
+/**
+ * A generous mask of the subject on reduced copies (255 = subject or near it):
+ * pixels that differ by more than `highSigma` even with the largest edge
+ * tolerance, dilated by `marginFraction` of the long side. Used to keep the
+ * subject out of background statistics.
+ */
+export function subjectMask(
+  cv: ClassicalCv,
+  shot: Uint8Array,
+  plate: Uint8Array,
+  width: number,
+  height: number,
+  sigma: number,
+  highSigma: number,
+  tolerancePx: number,
+  marginFraction: number,
+): Uint8Array {
+  const n = width * height;
+  const s2 = sigma * sigma;
+  const t2 = (tolerancePx * tolerancePx) / 4;
+  const high2 = highSigma * highSigma;
+  return withMats((keep) => {
+    const m = keep(new cv.Mat(height, width, cv.CV_8UC1));
+    const md = m.data;
+    for (let y = 0; y < height; y++) {
+      const up = y > 0 ? width * 3 : 0;
+      const down = y < height - 1 ? width * 3 : 0;
+      for (let x = 0; x < width; x++) {
+        const i = y * width + x;
+        const o = i * 3;
+        const z2 = edgeAwareZ2(shot[o] - plate[o], shot[o + 1] - plate[o + 1], shot[o + 2] - plate[o + 2], plate, o, up, down, x > 0 ? 3 : 0, x < width - 1 ? 3 : 0, s2, t2);
+        md[i] = z2 > high2 ? 255 : 0;
+      }
+    }
+    const r = Math.max(1, Math.round(marginFraction * Math.max(width, height)));
+    const kernel = keep(cv.getStructuringElement(cv.MORPH_ELLIPSE, new cv.Size(2 * r + 1, 2 * r + 1)));
+    const out = keep(new cv.Mat());
+    cv.dilate(m, out, kernel);
+    return Uint8Array.from(out.data.subarray(0, n));
+  });
+}
+
 /** Output rows per strip of the full-resolution key. */
 const STRIP_ROWS = 128;
 

@@ -123,16 +123,27 @@ function histQuantile(hist: Uint32Array, total: number, fraction: number): numbe
  * interpolation blur and compression ringing. Pixels are binned by plate
  * gradient; in each bin the lower quartile of |shot - plate| (robust to the
  * subject covering part of the bin) gives the background's spread, and t is
- * the median over the bins. 0 for a perfectly registered pair. Pure function.
+ * the median over the bins. 0 for a perfectly registered pair. Cells set in
+ * `exclude` (a reduced mask of the subject and its surroundings) are skipped.
+ * Pure function.
  */
-export function estimateEdgeTolerance(shot: Uint8Array, plate: Uint8Array, width: number, height: number, sigma: number): number {
+export function estimateEdgeTolerance(
+  shot: Uint8Array,
+  plate: Uint8Array,
+  width: number,
+  height: number,
+  sigma: number,
+  exclude?: { mask: Uint8Array; width: number; height: number },
+): number {
   const step = Math.max(1, Math.floor(Math.sqrt((width * height) / EDGE_SAMPLES)));
   const bins = GRADIENT_EDGES.length - 1;
   const hists = new Uint32Array(bins * 256);
   const counts = new Uint32Array(bins);
   const g2sum = new Float64Array(bins);
   for (let y = 1; y < height - 1; y += step) {
+    const maskRow = exclude ? Math.min(exclude.height - 1, Math.floor((y * exclude.height) / height)) * exclude.width : 0;
     for (let x = 1; x < width - 1; x += step) {
+      if (exclude && exclude.mask[maskRow + Math.min(exclude.width - 1, Math.floor((x * exclude.width) / width))]) continue;
       const o = (y * width + x) * 3;
       for (let c = 0; c < 3; c++) {
         const gx = (plate[o + 3 + c] - plate[o - 3 + c]) / 2;
