@@ -168,7 +168,11 @@ async function reserveAndRename(src: string, dir: string, name: string, from: nu
  * @throws CleanplateError unwritable / disk-full / internal
  */
 export async function writeFileAtomic(dir: string, name: string, data: Buffer | string, deps: Partial<AtomicFs> = {}): Promise<string> {
-  const fs: AtomicFs = { ...realFs, ...deps };
+  return writeAndLink(dir, name, data, { ...realFs, ...deps }, MAX_NUMBERED_NAMES);
+}
+
+/** Writes a durable temp file in `dir`, then links it to the first free of `maxN` numbered names of `name`. */
+async function writeAndLink(dir: string, name: string, data: Buffer | string, fs: AtomicFs, maxN: number): Promise<string> {
   const tmp = tempName(dir, name);
   try {
     await fs.mkdir(dir, { recursive: true });
@@ -179,12 +183,13 @@ export async function writeFileAtomic(dir: string, name: string, data: Buffer | 
     } finally {
       await h.close();
     }
-    const final = await linkFirstFree(tmp, dir, name, fs);
+    const final = await linkFirstFree(tmp, dir, name, fs, maxN);
     await removeQuietly(tmp, fs);
     await fsyncDir(dir, fs);
     return final;
   } catch (err) {
     await removeQuietly(tmp, fs);
+    if (isTaken(err)) throw err;
     throw toCleanplateError(err, `writing ${path.join(dir, name)}`);
   }
 }
@@ -287,26 +292,12 @@ export async function uniqueTarget(dir: string, name: string, deps: Partial<Atom
  * @throws CleanplateError unwritable / disk-full / internal
  */
 export async function writeFileExact(file: string, data: Buffer | string, deps: Partial<AtomicFs> = {}): Promise<boolean> {
-  const fs: AtomicFs = { ...realFs, ...deps };
-  const dir = path.dirname(file);
-  const tmp = tempName(dir, path.basename(file));
   try {
-    await fs.mkdir(dir, { recursive: true });
-    const h = await fs.open(tmp, 'wx', 0o644);
-    try {
-      await h.writeFile(data);
-      await h.sync();
-    } finally {
-      await h.close();
-    }
-    await linkFirstFree(tmp, dir, path.basename(file), fs, 1);
-    await removeQuietly(tmp, fs);
-    await fsyncDir(dir, fs);
+    await writeAndLink(path.dirname(file), path.basename(file), data, { ...realFs, ...deps }, 1);
     return true;
   } catch (err) {
-    await removeQuietly(tmp, fs);
     if (isTaken(err)) return false;
-    throw toCleanplateError(err, `writing ${file}`);
+    throw err;
   }
 }
 

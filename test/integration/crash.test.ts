@@ -21,6 +21,18 @@ const root = (() => {
 const bin = path.join(root, 'bin', 'cleanplate');
 const built = existsSync(path.join(root, 'dist', 'src', 'cli', 'main.js'));
 
+/** Waits until the catalog (opened read-side by the test) counts `n` done jobs. */
+function waitDone(catalogPath: string, n: number): Promise<boolean> {
+  return waitFor(`${n} jobs delivered`, () => {
+    const c = Catalog.open(catalogPath);
+    try {
+      return c.counts().done === n;
+    } finally {
+      c.close();
+    }
+  }, 120_000);
+}
+
 function startChild(configFile: string): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
   let out = '';
   const child = spawn(process.execPath, [bin, 'start', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -45,14 +57,7 @@ test('SIGKILL mid-job, restart: every shot delivered exactly once, nothing lost'
 
   const second = startChild(file);
   try {
-    await waitFor('all delivered', () => {
-      const c = Catalog.open(config.catalog.path);
-      try {
-        return c.counts().done === 3;
-      } finally {
-        c.close();
-      }
-    }, 120_000);
+    await waitDone(config.catalog.path, 3);
     assert.match(second.output(), /re-queued 1 job\(s\) interrupted by the last stop/);
     const out = await tree(path.join(dirs.output, 'K'));
     assert.deepEqual(out, [
@@ -83,14 +88,7 @@ test('SIGTERM: the daemon stops cleanly and a restart finishes the queue', { ski
   assert.match(first.output(), /cleanplate stopped/);
   const second = startChild(file);
   try {
-    await waitFor('all delivered', () => {
-      const c = Catalog.open(config.catalog.path);
-      try {
-        return c.counts().done === 3;
-      } finally {
-        c.close();
-      }
-    }, 120_000);
+    await waitDone(config.catalog.path, 3);
     assert.equal((await tree(path.join(dirs.output, 'T'))).filter((f) => f.endsWith('.png') && !f.includes('alpha')).length, 3);
   } finally {
     second.child.kill('SIGTERM');
