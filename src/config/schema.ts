@@ -113,7 +113,7 @@ export const classicalSchema = z
       .describe('Plate alignment: auto (features + RANSAC, skipped when the camera did not move), homography (always), off.'),
     matchColour: z.boolean().default(true).describe('Match plate exposure and white balance to the shot before keying.'),
     lowSigma: z.number().positive().default(3).describe('Differences below lowSigma x noise are background.'),
-    highSigma: z.number().positive().default(10).describe('Differences above highSigma x noise are foreground.'),
+    highSigma: z.number().positive().default(5).describe('Differences above highSigma x noise are foreground (5: best mean MSE on `cleanplate eval`, docs/benchmarks.md).'),
     shadowSuppression: z
       .boolean()
       .default(true)

@@ -2,6 +2,7 @@
  * Picks and loads the configured matting engine.
  */
 import type { EngineConfig } from '../config/schema.js';
+import { withPlateAlignment } from './aligned.js';
 import { createClassicalEngine } from './classical/index.js';
 import { createNeuralEngine } from './neural/index.js';
 import type { MattingEngine } from './types.js';
@@ -15,5 +16,7 @@ export type EngineLog = (level: 'info' | 'warn', message: string) => void;
  */
 export async function createEngine(cfg: EngineConfig, options: { name?: EngineConfig['name']; log?: EngineLog } = {}): Promise<MattingEngine> {
   const name = options.name ?? cfg.name;
-  return name === 'classical' ? createClassicalEngine(cfg.classical) : createNeuralEngine(cfg.neural, { log: options.log });
+  if (name === 'classical') return createClassicalEngine(cfg.classical);
+  // The neural engine gets the classical plate alignment, colour match and mismatch warnings in front.
+  return withPlateAlignment(await createNeuralEngine(cfg.neural, { log: options.log }), cfg.classical);
 }

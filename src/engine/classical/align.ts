@@ -32,8 +32,10 @@ import { type RawImage, matFromRaw } from './resample.js';
 export const ALIGN_LONG_SIDE = 1280;
 /** Below this frame motion (full-resolution pixels) the plate is left as it is (align: auto). */
 export const MIN_SHIFT_PX = 0.3;
-/** Below this fraction of structure pixels the plate is flat: misalignment cannot matter and cannot be measured. */
-export const MIN_STRUCTURE_FRACTION = 0.002;
+/** Below this plate structure (levels per pixel, see plateStructure) misalignment cannot matter and cannot be measured. */
+export const MIN_STRUCTURE = 1.5;
+/** Blur (pixels at the alignment scale) applied before measuring structure. */
+const STRUCTURE_BLUR = 1.5;
 /** A transform needs at least this many inliers to be trusted. */
 export const MIN_INLIERS = 20;
 const ORB_FEATURES = 4000;
@@ -219,64 +221,40 @@ function mapSources(h: Mat3, pairs: Pairs): Pairs {
 }
 
 /**
- * Fraction of pixels of a grey image whose gradient stands clearly above the
- * image's own noise: central-difference gradient magnitude above 6 noise
- * sigmas, the noise being estimated from the median absolute difference of
- * horizontal neighbours (flat regions dominate that median). Pure function.
+ * How much structure the plate has for misalignment to show on: the 99th
+ * percentile of the gradient magnitude (grey levels per pixel) after a Gaussian
+ * blur of STRUCTURE_BLUR pixels, which removes sensor noise (noise of sigma 2
+ * leaves ~0.7) but keeps the gentle texture of a wrinkled backdrop (2-5).
  */
-export function structureFraction(img: RawImage): number {
-  const { width: w, height: h, data } = img;
+export function plateStructure(cv: ClassicalCv, plateGrey: RawImage): number {
+  const { width: w, height: h } = plateGrey;
   if (w < 3 || h < 3) return 0;
-  const hist = new Uint32Array(256);
+  const d = withMats((keep) => {
+    const m = keep(matFromRaw(cv, plateGrey));
+    const f = keep(new cv.Mat());
+    m.convertTo(f, cv.CV_32F, 1, 0);
+    const b = keep(new cv.Mat());
+    cv.GaussianBlur(f, b, new cv.Size(0, 0), STRUCTURE_BLUR, STRUCTURE_BLUR, cv.BORDER_REPLICATE);
+    return Float32Array.from(b.data32F.subarray(0, w * h));
+  });
+  const bins = 1024;
+  const scale = 8; // histogram resolution: 1/8 level per pixel
+  const hist = new Uint32Array(bins);
   let n = 0;
-  for (let y = 0; y < h; y += 2) {
-    const row = y * w;
-    for (let x = 0; x + 1 < w; x += 2) {
-      hist[Math.abs(data[row + x + 1] - data[row + x])]++;
+  for (let y = 1; y < h - 1; y++) {
+    for (let x = 1; x < w - 1; x++) {
+      const i = y * w + x;
+      const g = Math.hypot(d[i + 1] - d[i - 1], d[i + w] - d[i - w]) / 2;
+      hist[Math.min(bins - 1, Math.floor(g * scale))]++;
       n++;
     }
   }
   let acc = 0;
-  let med = 0;
-  while (med < 255 && acc + hist[med] < n / 2) acc += hist[med++];
-  // Neighbour differences have sigma * sqrt(2); a central-difference gradient component has sigma / sqrt(2).
-  const sigma = Math.max(0.5, (1.4826 * Math.max(med, 0.5)) / Math.SQRT2);
-  const thr = 6 * (sigma / Math.SQRT2);
-  const thr2 = thr * thr * 4; // compare (2 * gradient)^2
-  let count = 0;
-  let total = 0;
-  for (let y = 1; y < h - 1; y++) {
-    const row = y * w;
-    for (let x = 1; x < w - 1; x++) {
-      const gx = data[row + x + 1] - data[row + x - 1];
-      const gy = data[row + w + x] - data[row - w + x];
-      if (gx * gx + gy * gy > thr2) count++;
-      total++;
-    }
+  for (let k = 0; k < bins; k++) {
+    acc += hist[k];
+    if (acc >= 0.99 * n) return (k + 1) / scale;
   }
-  return count / total;
-}
-
-/**
- * Structure of the plate at three scales (1, 1/2, 1/4): weak but wide
- * gradients (a wrinkled backdrop) drown in noise at full scale yet still make
- * a misaligned plate differ from the shot. Returns the largest fraction.
- */
-export function plateStructure(cv: ClassicalCv, plateGrey: RawImage): number {
-  let best = structureFraction(plateGrey);
-  withMats((keep) => {
-    let cur = keep(matFromRaw(cv, plateGrey));
-    for (let level = 1; level <= 2; level++) {
-      const w = Math.round(cur.cols / 2);
-      const h = Math.round(cur.rows / 2);
-      if (w < 16 || h < 16) break;
-      const next = keep(new cv.Mat());
-      cv.resize(cur, next, new cv.Size(w, h), 0, 0, cv.INTER_AREA);
-      best = Math.max(best, structureFraction({ width: w, height: h, channels: 1, data: Uint8Array.from(next.data.subarray(0, w * h)) }));
-      cur = next;
-    }
-  });
-  return best;
+  return bins / scale;
 }
 
 /**
@@ -297,7 +275,7 @@ export function estimateAlignment(
   const sy = fullHeight / shotGrey.height;
   const scale = Math.sqrt(sx * sy);
   const structure = plateStructure(cv, plateGrey);
-  if (structure < MIN_STRUCTURE_FRACTION) {
+  if (structure < MIN_STRUCTURE) {
     return {
       alignment: 'none',
       model: 'none',
@@ -308,7 +286,7 @@ export function estimateAlignment(
       tracks: 0,
       trackInliers: 0,
       motion: null,
-      note: `plate is flat (${(structure * 100).toFixed(2)}% structure pixels): nothing to align on, and misalignment cannot show; left as is`,
+      note: `plate is flat (gradients up to ${structure.toFixed(2)} levels/px): nothing to align on, and misalignment cannot show; left as is`,
     };
   }
   return withMats((keep) => {
@@ -375,21 +353,6 @@ export function estimateAlignment(
     else if (chosen === 'translation') applied = [1, 0, motion.tx, 0, 1, motion.ty, 0, 0, 1];
     else applied = full;
     const residualPx = rms(rescaleHomography(applied, 1 / sx, 1 / sy), inlierPairs, inlierFlags) * scale;
-    if (process.env.CP_DEBUG && tracks.err) {
-      const hLow = rescaleHomography(full, 1 / sx, 1 / sy);
-      const rows: string[] = [];
-      for (const T of [2, 4, 8, 16]) {
-        let good = 0, moved = 0;
-        for (let i = 0; i < tracks.count; i++) {
-          if (tracks.err[i] > T) continue;
-          good++;
-          const [u, v] = apply3(hLow, tracks.src[2 * i], tracks.src[2 * i + 1]);
-          if (Math.hypot(u - tracks.dst[2 * i], v - tracks.dst[2 * i + 1]) > 3) moved++;
-        }
-        rows.push(`err<=${T}: good ${good} moved ${moved} (${(moved / Math.max(1, good) * 100).toFixed(1)}%)`);
-      }
-      console.log('TRACKS', tracks.count, rows.join(' | '));
-    }
     const note =
       chosen === 'none'
         ? `camera did not move (largest shift ${motion.maxShiftPx.toFixed(2)} px)`
@@ -478,4 +441,85 @@ export function applyLuts(src: Uint8Array, dst: Uint8Array, luts: Uint8Array[]):
     dst[i + 1] = g[src[i + 1]];
     dst[i + 2] = b[src[i + 2]];
   }
+}
+
+/**
+ * For each row of a `width` x `height` frame, the range of columns [x0, x1]
+ * whose plate pixel exists after warping by `h` (plate -> shot): the image of
+ * the plate rectangle is a convex quadrilateral, so each row meets it in one
+ * interval (x0 > x1: the row has none). Pure function.
+ */
+export function validColumns(h: Mat3, width: number, height: number): { x0: Int32Array; x1: Int32Array } {
+  const x0 = new Int32Array(height);
+  const x1 = new Int32Array(height);
+  const quad = [
+    apply3(h, 0, 0),
+    apply3(h, width - 1, 0),
+    apply3(h, width - 1, height - 1),
+    apply3(h, 0, height - 1),
+  ];
+  for (let y = 0; y < height; y++) {
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (let k = 0; k < 4; k++) {
+      const [ax, ay] = quad[k];
+      const [bx, by] = quad[(k + 1) % 4];
+      if ((y < ay && y < by) || (y > ay && y > by)) continue;
+      if (ay === by) {
+        lo = Math.min(lo, ax, bx);
+        hi = Math.max(hi, ax, bx);
+      } else {
+        const x = ax + ((y - ay) / (by - ay)) * (bx - ax);
+        lo = Math.min(lo, x);
+        hi = Math.max(hi, x);
+      }
+    }
+    if (!(lo <= hi)) {
+      x0[y] = 1;
+      x1[y] = 0;
+      continue;
+    }
+    x0[y] = Math.max(0, Math.min(width, Math.ceil(lo)));
+    x1[y] = Math.min(width - 1, Math.max(-1, Math.floor(hi)));
+  }
+  return { x0, x1 };
+}
+
+/**
+ * Where the warped plate has no data (outside the plate's image, filled by
+ * border replication), the key compared the shot with a guess. Replaces the
+ * alpha there by the nearest alpha that was measured: along the row, or from
+ * the nearest row that has measured pixels. In place; returns the fraction of
+ * the frame replaced.
+ */
+export function extendIntoUnknown(alpha: Uint8Array, width: number, height: number, h: Mat3): number {
+  const { x0, x1 } = validColumns(h, width, height);
+  let first = -1;
+  let last = -1;
+  for (let y = 0; y < height; y++) {
+    if (x0[y] <= x1[y]) {
+      if (first < 0) first = y;
+      last = y;
+    }
+  }
+  if (first < 0) return 0;
+  let replaced = (first + (height - 1 - last)) * width;
+  for (let y = first; y <= last; y++) {
+    const row = y * width;
+    const a = x0[y];
+    const b = x1[y];
+    if (a > b) {
+      // A row inside the span with no measured pixel (only at extreme perspective): copy the one above.
+      alpha.copyWithin(row, row - width, row);
+      replaced += width;
+      continue;
+    }
+    if (a > 0) alpha.fill(alpha[row + a], row, row + a);
+    if (b < width - 1) alpha.fill(alpha[row + b], row + b + 1, row + width);
+    replaced += a + (width - 1 - b);
+  }
+  // Rows with no measured pixel copy the nearest measured row.
+  for (let y = 0; y < first; y++) alpha.copyWithin(y * width, first * width, first * width + width);
+  for (let y = last + 1; y < height; y++) alpha.copyWithin(y * width, last * width, last * width + width);
+  return replaced / (width * height);
 }

@@ -9,14 +9,6 @@
  */
 import { loadCv } from '../../image/cv.js';
 
-/** An OpenCV rectangle. */
-export interface CvRect {
-  x: number;
-  y: number;
-  width: number;
-  height: number;
-}
-
 /** An OpenCV size (width first). */
 export interface CvSize {
   width: number;
@@ -36,8 +28,6 @@ export interface CvMat {
   channels(): number;
   empty(): boolean;
   delete(): void;
-  roi(rect: CvRect): CvMat;
-  copyTo(dst: CvMat): void;
   convertTo(dst: CvMat, rtype: number, alpha?: number, beta?: number): void;
 }
 
@@ -88,7 +78,6 @@ export interface ClassicalCv {
   };
   Size: new (width: number, height: number) => CvSize;
   Point: new (x: number, y: number) => { x: number; y: number };
-  Rect: new (x: number, y: number, width: number, height: number) => CvRect;
   TermCriteria: new (type: number, maxCount: number, epsilon: number) => CvTermCriteria;
   ORB: new (nfeatures: number) => CvOrb;
   BFMatcher: new (normType: number, crossCheck: boolean) => CvBfMatcher;
@@ -132,17 +121,14 @@ export interface ClassicalCv {
   warpAffine(src: CvMat, dst: CvMat, m: CvMat, dsize: CvSize, flags: number, borderMode: number, borderValue: number[]): void;
   boxFilter(src: CvMat, dst: CvMat, ddepth: number, ksize: CvSize, anchor: { x: number; y: number }, normalize: boolean, borderType: number): void;
   GaussianBlur(src: CvMat, dst: CvMat, ksize: CvSize, sigmaX: number, sigmaY: number, borderType: number): void;
-  morphologyEx(src: CvMat, dst: CvMat, op: number, kernel: CvMat): void;
   erode(src: CvMat, dst: CvMat, kernel: CvMat): void;
   dilate(src: CvMat, dst: CvMat, kernel: CvMat): void;
   getStructuringElement(shape: number, ksize: CvSize): CvMat;
-  resize(src: CvMat, dst: CvMat, dsize: CvSize, fx: number, fy: number, interpolation: number): void;
   connectedComponentsWithStats(image: CvMat, labels: CvMat, stats: CvMat, centroids: CvMat, connectivity: number, ltype: number): number;
   CV_8UC1: number;
   CV_8UC3: number;
   CV_32FC1: number;
   CV_32FC2: number;
-  CV_32FC3: number;
   CV_32FC4: number;
   CV_32S: number;
   CV_64F: number;
@@ -150,13 +136,11 @@ export interface ClassicalCv {
   NORM_HAMMING: number;
   RANSAC: number;
   INTER_LINEAR: number;
-  INTER_AREA: number;
   WARP_INVERSE_MAP: number;
   BORDER_REPLICATE: number;
   BORDER_REFLECT: number;
   MORPH_ELLIPSE: number;
-  MORPH_OPEN: number;
-  MORPH_CLOSE: number;
+  MORPH_RECT: number;
 }
 
 /** Loads OpenCV.js and returns it, re-typed, inside a wrapper object (never the bare thenable module). */

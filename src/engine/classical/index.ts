@@ -12,20 +12,21 @@ import type { ClassicalConfig } from '../../config/schema.js';
 import { CleanplateError } from '../../errors.js';
 import type { AlphaImage, RgbImage } from '../../image/types.js';
 import type { MatteDiagnostics, MatteInput, MatteResult, MattingEngine } from '../types.js';
-import { ALIGN_LONG_SIDE, type AlignEstimate, applyLuts, estimateAlignment, warpPlate } from './align.js';
+import { ALIGN_LONG_SIDE, type AlignEstimate, applyLuts, estimateAlignment, extendIntoUnknown, warpPlate } from './align.js';
 import { type ColourFit, IDENTITY_FIT, colourLuts, fitColour, isIdentityFit } from './colour.js';
 import { type ClassicalCv, cvErrorMessage, loadClassicalCv, withMats } from './cvtypes.js';
 import { guidedCoefficients, applyGuided } from './guided.js';
 import { IDENTITY, rescaleHomography } from './homography.js';
 import { type KeyOptions, type KeyStats, buildKeyMaps, keyFullRes, subjectMask } from './key.js';
+import { edgeContact, mismatchWarnings } from './mismatch.js';
 import { fillCoincidences } from './regions.js';
 import { MAX_EDGE_TOLERANCE_PX, estimateEdgeTolerance, estimateNoise } from './noise.js';
 import { reducedSize, shrink } from './resample.js';
 
 /** Long side of the reduced copies the neighbourhood maths runs on (guidedRadius is given at this scale). */
 export const WORK_LONG_SIDE = 1000;
-/** Fewer inliers than this fraction of the tracked points hints at a different scene. */
-const LOW_INLIER_RATIO = 0.15;
+/** Alpha (0..255, reduced key) above which a frame-edge pixel counts as differing. */
+const EDGE_CONTACT_ALPHA = 64;
 
 /** Round to a few decimals for the sidecar. */
 function r4(v: number): number {
@@ -71,21 +72,34 @@ function normaliseGrey(grey: Uint8Array, fit: ColourFit): Uint8Array {
   return out;
 }
 
-/** Mattes one pair. Exported for tests; the engine's `matte` calls it. */
-export async function matteClassical(cv: ClassicalCv, cfg: ClassicalConfig, input: MatteInput): Promise<MatteResult> {
-  checkInput(input);
+/** The plate brought onto the shot: aligned (if needed) and colour-matched, plus reduced copies for the key. */
+export interface PreparedPlate {
+  /** Full-resolution aligned, colour-matched plate (RGB). */
+  aligned: Uint8Array;
+  align: AlignEstimate;
+  /** Whether the plate was warped. */
+  warp: boolean;
+  fit: ColourFit;
+  /** Reduced working copies (long side WORK_LONG_SIDE). */
+  work: { width: number; height: number };
+  shotLow: Uint8Array;
+  plateLow: Uint8Array;
+}
+
+/**
+ * Alignment (ORB + RANSAC, refined by Lucas-Kanade tracks) and exposure /
+ * white-balance matching of the plate to the shot. Shared by both engines:
+ * the neural engine's base network only absorbs a few pixels of misalignment.
+ * @param lap called after each stage ('reduce', 'align', 'colour') for timings
+ */
+export async function preparePlate(
+  cv: ClassicalCv,
+  cfg: Pick<ClassicalConfig, 'align' | 'matchColour'>,
+  input: MatteInput,
+  lap: (stage: string) => void = () => undefined,
+): Promise<PreparedPlate> {
   const { shot, plate } = input;
   const { width, height } = shot;
-  const timings: Record<string, number> = {};
-  const warnings: string[] = [];
-  let t = performance.now();
-  const lap = (name: string): void => {
-    const now = performance.now();
-    timings[name] = Math.round(now - t);
-    t = now;
-  };
-  const tStart = t;
-
   // Reduced copies.
   const work = reducedSize(width, height, WORK_LONG_SIDE);
   const shotRaw = { width, height, channels: 3 as const, data: shot.data };
@@ -121,7 +135,6 @@ export async function matteClassical(cv: ClassicalCv, cfg: ClassicalConfig, inpu
     } catch (err) {
       throw new CleanplateError('engine', `alignment failed: ${cvErrorMessage(cv, err)}`, { cause: err });
     }
-    if (align.alignment === 'failed') warnings.push(`plate could not be aligned to the shot (${align.note}); used as is`);
   }
   const warp = align.alignment === 'translation' || align.alignment === 'homography';
   // The reduced plate, aligned the same way.
@@ -152,6 +165,26 @@ export async function matteClassical(cv: ClassicalCv, cfg: ClassicalConfig, inpu
   else if (luts) applyLuts(plate.data, aligned, luts);
   else aligned.set(plate.data);
   lap('colour');
+  return { aligned, align, warp, fit, work, shotLow: shotLow.data, plateLow };
+}
+
+/** Mattes one pair. Exported for tests; the engine's `matte` calls it. */
+export async function matteClassical(cv: ClassicalCv, cfg: ClassicalConfig, input: MatteInput): Promise<MatteResult> {
+  checkInput(input);
+  const { shot, plate } = input;
+  const { width, height } = shot;
+  const timings: Record<string, number> = {};
+  const warnings: string[] = [];
+  let t = performance.now();
+  const lap = (name: string): void => {
+    const now = performance.now();
+    timings[name] = Math.round(now - t);
+    t = now;
+  };
+  const tStart = t;
+
+  const { aligned, align, warp, fit, work, shotLow: shotLowData, plateLow } = await preparePlate(cv, cfg, input, lap);
+  const shotLow = { width: work.width, height: work.height, data: shotLowData };
 
   // 3. Noise and key.
   const noise = estimateNoise(shot.data, aligned, width, height);
@@ -159,6 +192,7 @@ export async function matteClassical(cv: ClassicalCv, cfg: ClassicalConfig, inpu
   // Measured away from the subject (a generous mask from the reduced copies).
   const near = subjectMask(cv, shotLow.data, plateLow, work.width, work.height, noise.sigma, cfg.highSigma, MAX_EDGE_TOLERANCE_PX * (work.width / width), 0.03);
   const edgeTolerancePx = estimateEdgeTolerance(shot.data, aligned, width, height, noise.sigma, { mask: near, width: work.width, height: work.height });
+  lap('noise');
   const keyOpt: KeyOptions = {
     sigma: noise.sigma,
     lowSigma: cfg.lowSigma,
@@ -168,6 +202,7 @@ export async function matteClassical(cv: ClassicalCv, cfg: ClassicalConfig, inpu
   };
   const alpha = new Uint8Array(width * height);
   const maps = buildKeyMaps(cv, shotLow.data, plateLow, work.width, work.height, { ...keyOpt, fullWidth: width });
+  const { solidFraction, shadowFraction } = maps;
   let stats: KeyStats;
   try {
     stats = keyFullRes(cv, shot.data, aligned, width, height, maps, keyOpt, alpha);
@@ -175,12 +210,15 @@ export async function matteClassical(cv: ClassicalCv, cfg: ClassicalConfig, inpu
     maps.delete();
   }
   const differing = stats.differing;
+  // Where the plate was warped in from outside its frame, the key had no data.
+  const unknownFraction = warp ? extendIntoUnknown(alpha, width, height, align.homography) : 0;
   lap('key');
 
   // 4. Regions that only look like the plate become foreground; then the fast
   // guided filter of the key against the shot.
   const pLow = await shrink({ width, height, channels: 1, data: alpha }, work.width, work.height);
   const fill = fillCoincidences(cv, pLow.data, stats.energy, work.width, work.height);
+  const edges = edgeContact(pLow.data, work.width, work.height, EDGE_CONTACT_ALPHA);
   const radius =
     work.width === width && work.height === height
       ? Math.max(1, Math.round((cfg.guidedRadius * Math.max(width, height)) / WORK_LONG_SIDE))
@@ -199,14 +237,19 @@ export async function matteClassical(cv: ClassicalCv, cfg: ClassicalConfig, inpu
   const pixels = width * height;
   const foregroundFraction = fg / pixels;
   const differingFraction = differing / pixels;
-  if (differingFraction > cfg.mismatchWarn) {
-    warnings.push(
-      `plate does not match the shot: ${Math.round(differingFraction * 100)}% of the frame differs (more than mismatchWarn ${Math.round(cfg.mismatchWarn * 100)}%)`,
-    );
-  }
-  if (align.alignment !== 'failed' && align.tracks >= 50 && align.trackInliers < LOW_INLIER_RATIO * align.tracks && align.matchInliers < LOW_INLIER_RATIO * align.matches) {
-    warnings.push(`plate may not match the shot: only ${align.trackInliers} of ${align.tracks} tracked points agree on one camera motion`);
-  }
+  warnings.push(
+    ...mismatchWarnings({
+      differingFraction,
+      mismatchWarn: cfg.mismatchWarn,
+      alignment: align.alignment,
+      alignmentNote: align.note,
+      tracks: align.tracks,
+      trackInliers: align.trackInliers,
+      matches: align.matches,
+      matchInliers: align.matchInliers,
+      edges,
+    }),
+  );
   const diagnostics: MatteDiagnostics = {
     alignment: align.alignment,
     homography: align.homography.map((v) => Number(v.toPrecision(8))),
@@ -226,10 +269,15 @@ export async function matteClassical(cv: ClassicalCv, cfg: ClassicalConfig, inpu
     edgeTolerancePx: r4(edgeTolerancePx),
     lowThreshold: r4(cfg.lowSigma * noise.sigma),
     highThreshold: r4(cfg.highSigma * noise.sigma),
+    shadowFraction: r4(shadowFraction),
+    solidFraction: r4(solidFraction),
     guidedRadiusPx: radius,
     filledRegions: fill.regions,
     filledFraction: r4(fill.fraction),
     backgroundEnergy: r4(fill.backgroundEnergy),
+    backgroundDisagreement: r4(fill.backgroundDisagreement),
+    unknownFraction: r4(unknownFraction),
+    edgeContact: { top: r4(edges.top), left: r4(edges.left), right: r4(edges.right) },
     workSize: [work.width, work.height],
   };
   timings.total = Math.round(performance.now() - tStart);

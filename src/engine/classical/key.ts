@@ -2,7 +2,10 @@
  * The noise-aware difference key.
  *
  * For every pixel, the shot colour C is compared with the colour-matched plate
- * colour B in units of the noise sigma. Two estimates of alpha are combined:
+ * colour B in units of the noise sigma; on the plate's edges the expected
+ * difference grows with the gradient times the measured residual misalignment
+ * (edge tolerance), so sub-pixel shifts do not light up the plate's texture.
+ * Two estimates of alpha are combined:
  *
  * - a ramp: 0 at lowSigma x sigma, 1 at highSigma x sigma (the classical key);
  * - a projection: with F the local foreground colour (propagated from nearby
@@ -35,6 +38,8 @@ export const SHADOW_MAX_GRADIENT = 0.03;
 export const SHADOW_MAX_RESIDUAL = 2;
 /** Scale (fraction of the long side) of the shadow-level map. */
 const SHADOW_SCALE = 0.015;
+/** A colour this far from the line B -> F, relative to |F - B|, still follows the projection fully. */
+const LINE_TOLERANCE = 0.1;
 /** Window (sigma, reduced pixels) of the local shadow statistics. */
 const SHADOW_WINDOW_SIGMA = 1.5;
 
@@ -341,7 +346,8 @@ export function subjectMask(
       }
     }
     const r = Math.max(1, Math.round(marginFraction * Math.max(width, height)));
-    const kernel = keep(cv.getStructuringElement(cv.MORPH_ELLIPSE, new cv.Size(2 * r + 1, 2 * r + 1)));
+    // A square kernel: OpenCV dilates with it in time independent of its size.
+    const kernel = keep(cv.getStructuringElement(cv.MORPH_RECT, new cv.Size(2 * r + 1, 2 * r + 1)));
     const out = keep(new cv.Mat());
     cv.dilate(m, out, kernel);
     return Uint8Array.from(out.data.subarray(0, n));
@@ -365,8 +371,7 @@ export interface KeyStats {
 /**
  * The per-pixel key at full resolution: writes alpha (0..255) of `shot` against
  * the colour-matched, aligned `plate` (both RGB `width` x `height`) into `out`,
- * reading the reduced `maps` (of `lowWidth` x `lowHeight`) through bilinear
- * expansion.
+ * reading the reduced `maps` through bilinear expansion.
  */
 export function keyFullRes(
   cv: ClassicalCv,
@@ -405,54 +410,57 @@ export function keyFullRes(
         const down = y < height - 1 ? width * 3 : 0;
         const cellRow = Math.min(lowHeight - 1, Math.floor((y * lowHeight) / height)) * lowWidth;
         for (let x = 0; x < width; x++) {
-        const j = r * width + x;
-        const o = (y * width + x) * 3;
-        const br = plate[o];
-        const bg = plate[o + 1];
-        const bb = plate[o + 2];
-        const cr = shot[o];
-        const cg = shot[o + 1];
-        const cb = shot[o + 2];
-        const g = shadowSuppression ? shadowGain(cr, cg, cb, br, bg, bb, col[j * 4 + 3], invNorm, low) : 1;
-        const gr = g * br;
-        const gg = g * bg;
-        const gb = g * bb;
-        const er = cr - gr;
-        const eg = cg - gg;
-        const eb = cb - gb;
-        const z2 = edgeAwareZ2(er, eg, eb, plate, o, up, down, x > 0 ? 3 : 0, x < width - 1 ? 3 : 0, s2, t2);
-        const z = Math.sqrt(z2);
-        const cell = cellRow + cellX[x];
-        energySum[cell] += z2 < zClip ? z2 : zClip;
-        energyCount[cell]++;
-        const interior = sup[j * 2];
-        let a = 0;
-        if (z > low) {
-          differing++;
-          const ramp = z >= high ? 1 : (z - low) / span;
-          a = ramp;
-          const known = sup[j * 2 + 1];
-          if (known > 0) {
-            const vr = col[j * 4] - gr;
-            const vg = col[j * 4 + 1] - gg;
-            const vb = col[j * 4 + 2] - gb;
-            const vv = vr * vr + vg * vg + vb * vb;
-            const contrast = Math.sqrt(vv * inv3) / sigma;
-            if (contrast > high) {
-              let ap = (er * vr + eg * vg + eb * vb) / vv;
-              ap = ap < 0 ? 0 : ap > 1 ? 1 : ap;
-              const pr = er - ap * vr;
-              const pg = eg - ap * vg;
-              const pb = eb - ap * vb;
-              const off = Math.sqrt((pr * pr + pg * pg + pb * pb) * inv3) / sigma;
-              // Trust the projection when F is well separated from B and C lies near the line B -> F.
-              const w = known * clamp01((contrast - high) / high) * clamp01(1 - (off - low) / span);
-              a = w * ap + (1 - w) * ramp;
+          const j = r * width + x;
+          const o = (y * width + x) * 3;
+          const br = plate[o];
+          const bg = plate[o + 1];
+          const bb = plate[o + 2];
+          const cr = shot[o];
+          const cg = shot[o + 1];
+          const cb = shot[o + 2];
+          const g = shadowSuppression ? shadowGain(cr, cg, cb, br, bg, bb, col[j * 4 + 3], invNorm, low) : 1;
+          const gr = g * br;
+          const gg = g * bg;
+          const gb = g * bb;
+          const er = cr - gr;
+          const eg = cg - gg;
+          const eb = cb - gb;
+          const z2 = edgeAwareZ2(er, eg, eb, plate, o, up, down, x > 0 ? 3 : 0, x < width - 1 ? 3 : 0, s2, t2);
+          const z = Math.sqrt(z2);
+          const cell = cellRow + cellX[x];
+          energySum[cell] += z2 < zClip ? z2 : zClip;
+          energyCount[cell]++;
+          const interior = sup[j * 2];
+          let a = 0;
+          if (z > low) {
+            differing++;
+            const ramp = z >= high ? 1 : (z - low) / span;
+            a = ramp;
+            const known = sup[j * 2 + 1];
+            if (known > 0) {
+              const vr = col[j * 4] - gr;
+              const vg = col[j * 4 + 1] - gg;
+              const vb = col[j * 4 + 2] - gb;
+              const vv = vr * vr + vg * vg + vb * vb;
+              const contrast = Math.sqrt(vv * inv3) / sigma;
+              if (contrast > high) {
+                let ap = (er * vr + eg * vg + eb * vb) / vv;
+                ap = ap < 0 ? 0 : ap > 1 ? 1 : ap;
+                const pr = er - ap * vr;
+                const pg = eg - ap * vg;
+                const pb = eb - ap * vb;
+                // Trust the projection when F is well separated from B and C lies near the
+                // line B -> F: within noise, or within a fraction of |F - B| (F is an estimate).
+                const off = Math.sqrt((pr * pr + pg * pg + pb * pb) * inv3) / sigma;
+                const offLo = Math.max(low, LINE_TOLERANCE * contrast);
+                const offHi = Math.max(high, 3 * LINE_TOLERANCE * contrast);
+                const w = known * clamp01((contrast - high) / high) * clamp01(1 - (off - offLo) / (offHi - offLo));
+                a = w * ap + (1 - w) * ramp;
+              }
             }
           }
-        }
-        if (interior > a) a = interior;
-        out[y * width + x] = Math.round(a * 255);
+          if (interior > a) a = interior;
+          out[y * width + x] = Math.round(a * 255);
         }
       }
     }

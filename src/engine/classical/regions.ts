@@ -20,8 +20,8 @@ export const FILL_MIN_ENERGY = 4;
 export const FILL_BACKGROUND_FACTOR = 4;
 /** Fraction of a region's core that must be above the threshold (lower quartile). */
 const QUANTILE = 0.25;
-const BINS = 128;
-const BIN_SCALE = 4;
+const BINS = 256;
+const BIN_SCALE = 8;
 /** Pixels closer than this (reduced pixels) to the subject are left out of a region's core (soft edges). */
 const CORE_MARGIN = 2;
 
@@ -33,7 +33,16 @@ export interface FillResult {
   fraction: number;
   /** Lower quartile of z^2 over the background region's core (~0.4 for a clean, well-aligned plate). */
   backgroundEnergy: number;
+  /**
+   * Fraction of the background region's core whose z^2 exceeds DISAGREE_ENERGY:
+   * background that matches the plate only roughly (moved scenery, changed
+   * light, parallax). A few percent for a good pair.
+   */
+  backgroundDisagreement: number;
 }
+
+/** z^2 above which a background pixel does not match the plate at the noise level. */
+export const DISAGREE_ENERGY = 4;
 
 /**
  * Tests the low-alpha regions of `alpha` (reduced, 0..255, `width` x
@@ -80,6 +89,11 @@ export function fillCoincidences(cv: ClassicalCv, alpha: Uint8Array, energy: Flo
     let main = 0;
     for (let l = 1; l < count; l++) if (main === 0 || area[l] > area[main]) main = l;
     const backgroundEnergy = main && cells[main] ? lowerQuartile(main) : 0;
+    let above = 0;
+    if (main) {
+      for (let b = Math.ceil(DISAGREE_ENERGY * BIN_SCALE); b < BINS; b++) above += hist[main * BINS + b];
+    }
+    const backgroundDisagreement = main && cells[main] ? above / cells[main] : 0;
     const threshold = Math.max(FILL_MIN_ENERGY, FILL_BACKGROUND_FACTOR * backgroundEnergy);
     const fill = new Uint8Array(count);
     let regions = 0;
@@ -99,6 +113,6 @@ export function fillCoincidences(cv: ClassicalCv, alpha: Uint8Array, energy: Flo
         }
       }
     }
-    return { regions, fraction: filled / n, backgroundEnergy };
+    return { regions, fraction: filled / n, backgroundEnergy, backgroundDisagreement };
   });
 }
