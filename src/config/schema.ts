@@ -163,7 +163,12 @@ export const neuralSchema = z
 
 export const engineSchema = z
   .object({
-    name: z.enum(['neural', 'classical']).default('neural').describe('Matting engine used by the daemon and `matte`.'),
+    name: z
+      .enum(['neural', 'classical'])
+      .default('classical')
+      .describe(
+        'Matting engine used by the daemon and `matte`. classical is the default until the neural model beats it on `cleanplate eval` (docs/benchmarks.md); neural is already better on ghost-mannequin garments.',
+      ),
     classical: classicalSchema.prefault({}),
     neural: neuralSchema.prefault({}),
   })

@@ -10,9 +10,9 @@ test('a minimal config gets every documented default', () => {
   assert.equal(c.shares[0].sessionDepth, 1);
   assert.equal(c.limits.maxPixels, 250_000_000);
   assert.deepEqual(c.plates.patterns, ['*_plate.*', 'plate*.*', '*_bg.*', 'bg_*.*']);
-  assert.equal(c.engine.name, 'neural');
+  assert.equal(c.engine.name, 'classical');
   assert.equal(c.engine.neural.refine.mode, 'budget');
-  assert.equal(c.engine.classical.highSigma, 10);
+  assert.equal(c.engine.classical.highSigma, 5);
   assert.equal(c.outputs.rgbaPng, true);
   assert.equal(c.outputs.composite.background, '#ffffff');
   assert.equal(c.notify.enabled, false);
