@@ -49,7 +49,7 @@ export class Daemon {
   private tickTimer: NodeJS.Timeout | undefined;
   private pumping = false;
   private ingestChain: Promise<void> = Promise.resolve();
-  private configWatch: { close(): void } | undefined;
+  private configWatch: { close(): Promise<void> } | undefined;
   private schedules: ScheduleHandle | undefined;
   /** Resolves when the daemon has stopped. */
   readonly stopped: Promise<void>;
@@ -353,7 +353,7 @@ export class Daemon {
     this.stopping = true;
     if (this.wakeTimer) clearTimeout(this.wakeTimer);
     if (this.tickTimer) clearInterval(this.tickTimer);
-    this.configWatch?.close();
+    await this.configWatch?.close();
     this.schedules?.stop();
     await this.watcher.close();
     await this.ingestChain;

@@ -7,7 +7,10 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { drop, makeDirs, makePair, startDaemon, testConfig, tree, waitFor } from './harness.js';
+import { stringify } from 'yaml';
+import { Daemon } from '../../src/daemon.js';
+import { createLogger } from '../../src/log.js';
+import { drop, makeDirs, makePair, startDaemon, testConfig, tree, waitFor, writeConfigFile } from './harness.js';
 
 const W = 240;
 const H = 360;
@@ -159,3 +162,36 @@ test('an unwritable output folder: the job fails with the reason, nothing is los
     await d.stop();
   }
 });
+
+test('the daemon applies a valid config change live and keeps the old config on an invalid one', async () => {
+  const dirs = makeDirs('reload');
+  const config = testConfig(dirs, { outputs: { rgbaPng: true, alphaPng: false, sidecar: false } });
+  const file = await writeConfigFile(dirs, config);
+  const d = await Daemon.start(file, { log: createLogger(config.logging, { console: false }) });
+  try {
+    const a = await makePair(W, H, 11);
+    await drop(path.join(dirs.inbox, 'R', 'R_plate.png'), a.plate);
+    await drop(path.join(dirs.inbox, 'R', 'look-01.png'), a.shot);
+    await waitFor('first job done', () => d.catalog.counts().done === 1);
+    assert.deepEqual(await tree(path.join(dirs.output, 'R')), ['look-01.png']);
+    // An invalid edit is rejected; the daemon keeps running on the old config.
+    await fs.writeFile(file, stringify({ ...config, jobs: { ...config.jobs, concurrency: 0 } }));
+    await new Promise((r) => setTimeout(r, 1500));
+    // A valid edit (alpha PNG on) is applied to the next job.
+    await fs.writeFile(file, stringify({ ...config, outputs: { ...config.outputs, alphaPng: true } }));
+    await waitFor('reload logged', async () => /config changed: .*outputs\.alphaPng/.test(await logText(dirs)), 15_000);
+    await drop(path.join(dirs.inbox, 'R', 'look-02.png'), (await makePair(W, H, 12)).shot);
+    await waitFor('second job done', () => d.catalog.counts().done === 2, 30_000);
+    assert.deepEqual(await tree(path.join(dirs.output, 'R')), ['look-01.png', 'look-02.alpha.png', 'look-02.png']);
+    assert.match(await logText(dirs), /config change rejected, keeping the running config: .*jobs\.concurrency/);
+  } finally {
+    await d.stop();
+  }
+});
+
+async function logText(dirs: { root: string }): Promise<string> {
+  const dir = path.join(dirs.root, 'log');
+  const files = await fs.readdir(dir).catch(() => [] as string[]);
+  const texts = await Promise.all(files.map((f) => fs.readFile(path.join(dir, f), 'utf8')));
+  return texts.join('\n');
+}
