@@ -257,6 +257,22 @@ export function plateStructure(cv: ClassicalCv, plateGrey: RawImage): number {
   return bins / scale;
 }
 
+/** The estimate for a plate used as it is (identity), with the reason in `note`. */
+export function unaligned(note: string): AlignEstimate {
+  return {
+    alignment: 'none',
+    model: 'none',
+    homography: IDENTITY.slice(),
+    residualPx: null,
+    matches: 0,
+    matchInliers: 0,
+    tracks: 0,
+    trackInliers: 0,
+    motion: null,
+    note,
+  };
+}
+
 /**
  * Estimates the plate -> shot transform from reduced grey copies (`shotGrey`,
  * `plateGrey`, same size) of a `fullWidth` x `fullHeight` pair.
@@ -276,18 +292,7 @@ export function estimateAlignment(
   const scale = Math.sqrt(sx * sy);
   const structure = plateStructure(cv, plateGrey);
   if (structure < MIN_STRUCTURE) {
-    return {
-      alignment: 'none',
-      model: 'none',
-      homography: IDENTITY.slice(),
-      residualPx: null,
-      matches: 0,
-      matchInliers: 0,
-      tracks: 0,
-      trackInliers: 0,
-      motion: null,
-      note: `plate is flat (gradients up to ${structure.toFixed(2)} levels/px): nothing to align on, and misalignment cannot show; left as is`,
-    };
+    return unaligned(`plate is flat (gradients up to ${structure.toFixed(2)} levels/px): nothing to align on, and misalignment cannot show; left as is`);
   }
   return withMats((keep) => {
     const shot = keep(matFromRaw(cv, shotGrey));

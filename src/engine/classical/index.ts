@@ -12,11 +12,11 @@ import type { ClassicalConfig } from '../../config/schema.js';
 import { CleanplateError } from '../../errors.js';
 import type { AlphaImage, RgbImage } from '../../image/types.js';
 import type { MatteDiagnostics, MatteInput, MatteResult, MattingEngine } from '../types.js';
-import { ALIGN_LONG_SIDE, type AlignEstimate, applyLuts, estimateAlignment, extendIntoUnknown, warpPlate } from './align.js';
+import { ALIGN_LONG_SIDE, type AlignEstimate, applyLuts, estimateAlignment, extendIntoUnknown, unaligned, warpPlate } from './align.js';
 import { type ColourFit, IDENTITY_FIT, colourLuts, fitColour, isIdentityFit } from './colour.js';
 import { type ClassicalCv, cvErrorMessage, loadClassicalCv, withMats } from './cvtypes.js';
 import { guidedCoefficients, applyGuided } from './guided.js';
-import { IDENTITY, rescaleHomography } from './homography.js';
+import { rescaleHomography } from './homography.js';
 import { type KeyOptions, type KeyStats, buildKeyMaps, keyFullRes, subjectMask } from './key.js';
 import { edgeContact, mismatchWarnings } from './mismatch.js';
 import { fillCoincidences } from './regions.js';
@@ -111,18 +111,7 @@ export async function preparePlate(
   // 1. Alignment.
   let align: AlignEstimate;
   if (cfg.align === 'off') {
-    align = {
-      alignment: 'none',
-      model: 'none',
-      homography: IDENTITY.slice(),
-      residualPx: null,
-      matches: 0,
-      matchInliers: 0,
-      tracks: 0,
-      trackInliers: 0,
-      motion: null,
-      note: 'alignment off',
-    };
+    align = unaligned('alignment off');
   } else {
     const a = reducedSize(width, height, ALIGN_LONG_SIDE);
     const shotGrey = await shrink(shotRaw, a.width, a.height, true);
