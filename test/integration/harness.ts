@@ -11,6 +11,7 @@ import { stringify } from 'yaml';
 import { configSchema, type Config, type ConfigInput } from '../../src/config/schema.js';
 import { createLogger } from '../../src/log.js';
 import { Daemon } from '../../src/daemon.js';
+import { createRng } from '../../src/eval/rng.js';
 
 /** Folders of one test's share. */
 export interface Dirs {
@@ -57,16 +58,9 @@ export async function startDaemon(config: Config): Promise<Daemon> {
   return Daemon.start(config, { log: createLogger(config.logging, { console: false }), noConfigWatch: true });
 }
 
-/** Deterministic pseudo-random numbers (mulberry32). */
+/** Deterministic pseudo-random numbers in [0, 1) for test data. */
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return createRng(seed, 'test').next;
 }
 
 /**

@@ -16,17 +16,11 @@ import {
   upsampleRows,
   writeBackPatches,
 } from '../../src/engine/neural/sampling.js';
+import { createRng } from '../../src/eval/rng.js';
 
-/** Deterministic pseudo-random numbers (mulberry32). */
+/** Deterministic pseudo-random numbers in [0, 1) for test data. */
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return createRng(seed, 'test').next;
 }
 
 function randomPlane(n: number, r: () => number, lo = 0, hi = 1): Float32Array {
