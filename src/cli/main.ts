@@ -7,7 +7,6 @@ import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { ConfigError } from '../config/load.js';
 import { writeFileExact } from '../deliver/atomic.js';
 import { CleanplateError } from '../errors.js';
 import { cmdDoctor } from './doctor.js';
@@ -73,15 +72,11 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-/** Prints an error as one line (plus the config problems, one per line) and returns the exit status. */
+/** Prints an error as one line (config errors list every problem on that line) and returns the exit status. */
 export function reportError(err: unknown): number {
   if (err instanceof UsageError) {
     process.stderr.write(`cleanplate: ${err.message}\n${USAGE}`);
     return 2;
-  }
-  if (err instanceof ConfigError) {
-    process.stderr.write(`cleanplate: error: ${err.message}\n`);
-    return 1;
   }
   if (err instanceof CleanplateError) {
     process.stderr.write(`cleanplate: error: ${err.message}\n`);
