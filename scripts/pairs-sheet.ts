@@ -12,17 +12,14 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { withPostprocess } from '../src/cli/eval.js';
 import { renderSettings } from '../src/cli/settings.js';
+import { interleaveRgba } from '../src/deliver/encode.js';
 import { createEngine } from '../src/engine/index.js';
 import type { MattingEngine } from '../src/engine/types.js';
+import { checkerboard } from '../src/notify/contact-sheet.js';
 import { assertSameSize, readImage } from '../src/image/io.js';
 
 const CELL = 300;
 
-async function checker(w: number, h: number): Promise<Buffer> {
-  const data = Buffer.alloc(w * h * 3);
-  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) data.fill(((x >> 4) + (y >> 4)) % 2 ? 200 : 235, (y * w + x) * 3, (y * w + x) * 3 + 3);
-  return sharp(data, { raw: { width: w, height: h, channels: 3 } }).png().toBuffer();
-}
 
 async function cell(rgba: Buffer | undefined, rgb: Buffer | undefined, w: number, h: number, label: string): Promise<Buffer> {
   const scale = CELL / Math.max(w, h);
@@ -36,7 +33,7 @@ async function cell(rgba: Buffer | undefined, rgb: Buffer | undefined, w: number
       .replace(/&/g, '&amp;')
       .replace(/</g, '&lt;')}</text></svg>`,
   );
-  return sharp(await checker(CELL, CELL + 22))
+  return sharp(checkerboard(CELL, CELL + 22, 16), { raw: { width: CELL, height: CELL + 22, channels: 3 } })
     .composite([
       { input: img, left: Math.round((CELL - tw) / 2), top: 22 + Math.round((CELL - th) / 2) },
       { input: text, left: 0, top: 0 },
@@ -69,14 +66,7 @@ async function main(): Promise<void> {
       const t0 = performance.now();
       const r = await engine.matte({ shot, plate });
       const ms = performance.now() - t0;
-      const fg = r.foreground ?? shot;
-      const rgba = Buffer.alloc(shot.width * shot.height * 4);
-      for (let i = 0; i < shot.width * shot.height; i++) {
-        rgba[i * 4] = fg.data[i * 3];
-        rgba[i * 4 + 1] = fg.data[i * 3 + 1];
-        rgba[i * 4 + 2] = fg.data[i * 3 + 2];
-        rgba[i * 4 + 3] = r.alpha.data[i];
-      }
+      const rgba = interleaveRgba(r.foreground ?? shot, r.alpha);
       const warn = r.warnings.length ? ` ⚠ ${r.warnings.join('; ')}` : '';
       console.log(`${name} ${label}: ${(ms / 1000).toFixed(1)} s, alignment ${String(r.diagnostics.alignment)}${warn}`);
       cells.push(await cell(rgba, undefined, shot.width, shot.height, `${label}${r.warnings.length ? ' ⚠ plate mismatch' : ''}`));
