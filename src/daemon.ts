@@ -302,10 +302,8 @@ export class Daemon {
     for (const s of this.catalog.sessionsToTidy(this.config.notify.sessionQuietMin * 60_000)) {
       const share = this.shareByName(s.share);
       if (!share) continue;
-      for (const plate of this.catalog.platesOf(s.id)) {
-        const stillNeeded = this.catalog.jobs({ session: s.name }).some((j) => j.plate_id === plate.id && j.state !== 'done' && j.state !== 'failed');
-        if (!stillNeeded) await archiveFile(this.catalog, plate, s.name, share);
-      }
+      // sessionsToTidy only returns sessions whose jobs are all terminal and settled: no plate is still needed.
+      for (const plate of this.catalog.platesOf(s.id)) await archiveFile(this.catalog, plate, s.name, share);
       this.catalog.markTidied(s.id);
     }
   }
