@@ -16,8 +16,8 @@ export type LogFields = Record<string, unknown>;
 
 const consoleFormat = winston.format.printf((info) => {
   const { level, message, timestamp, ...rest } = info;
+  // Object.entries skips winston's symbol-keyed internals.
   const extra = Object.entries(rest)
-    .filter(([k]) => typeof k === 'string' && !k.startsWith('Symbol('))
     .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
     .join(' ');
   return `${String(timestamp)} ${level} ${String(message)}${extra ? `  ${extra}` : ''}`;
