@@ -46,11 +46,10 @@ export function createLogger(logging: Config['logging'], options: { console?: bo
     transports.push(
       new winston.transports.Console({
         stderrLevels: ['error', 'warn'],
-        format: winston.format.combine(
-          winston.format.timestamp({ format: 'HH:mm:ss' }),
-          winston.format.colorize({ level: process.stdout.isTTY === true }),
-          consoleFormat,
-        ),
+        // Colours only on a terminal: journald and redirected output get plain text.
+        format: process.stdout.isTTY
+          ? winston.format.combine(winston.format.timestamp({ format: 'HH:mm:ss' }), winston.format.colorize(), consoleFormat)
+          : winston.format.combine(winston.format.timestamp({ format: 'HH:mm:ss' }), consoleFormat),
       }),
     );
   }
