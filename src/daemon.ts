@@ -213,7 +213,7 @@ export class Daemon {
     this.pumping = true;
     try {
       while (!this.stopping && this.running.size < this.pool.capacity && this.pool.idle > 0) {
-        const job = this.catalog.claimNextJob();
+        const job = this.catalog.claimNextJob(this.config.watch.stableMs);
         if (!job) break;
         const p = this.process(job.id).finally(() => {
           this.running.delete(job.id);
@@ -221,7 +221,7 @@ export class Daemon {
         });
         this.running.set(job.id, p);
       }
-      const due = this.catalog.nextDueInMs();
+      const due = this.catalog.nextDueInMs(this.config.watch.stableMs);
       if (due !== undefined && due > 0 && !this.stopping) {
         if (this.wakeTimer) clearTimeout(this.wakeTimer);
         this.wakeTimer = setTimeout(() => void this.pump(), Math.min(due + 10, 60_000));

@@ -354,13 +354,24 @@ export class Catalog {
     return this.db.prepare('SELECT * FROM files WHERE id = ?').get(id) as FileRow | undefined;
   }
 
-  /** Claims the oldest due queued job (BEGIN IMMEDIATE), moving it to running. */
-  claimNextJob(): JobRow | undefined {
+  /**
+   * Claims the oldest due queued job (BEGIN IMMEDIATE), moving it to running.
+   * @param settleMs a job is due only once its session has had no new file for
+   *   this long: files copied together are catalogued in the order they become
+   *   complete, so a plate captured before a shot may land just after it, and
+   *   the shot must not be matted with an older plate meanwhile
+   */
+  claimNextJob(settleMs = 0): JobRow | undefined {
     return this.db
       .transaction(() => {
+        const t = this.now();
         const job = this.db
-          .prepare(`SELECT id FROM jobs WHERE state = 'queued' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT 1`)
-          .get(this.now()) as { id: number } | undefined;
+          .prepare(
+            `SELECT j.id FROM jobs j JOIN files f ON f.id = j.shot_id JOIN sessions s ON s.id = f.session_id
+             WHERE j.state = 'queued' AND j.next_attempt_at <= ? AND s.last_activity_at <= ?
+             ORDER BY j.next_attempt_at, j.id LIMIT 1`,
+          )
+          .get(t, t - settleMs) as { id: number } | undefined;
         return job ? this.transition(job.id, 'claimed') : undefined;
       })
       .immediate();
@@ -553,9 +564,14 @@ export class Catalog {
     this.db.prepare('UPDATE sessions SET tidied_at = ? WHERE id = ?').run(this.now(), sessionId);
   }
 
-  /** The time until the next queued job is due (ms; 0 = now), or undefined when none is queued. */
-  nextDueInMs(): number | undefined {
-    const r = this.db.prepare(`SELECT MIN(next_attempt_at) AS t FROM jobs WHERE state = 'queued'`).get() as { t: number | null };
+  /** The time until the next queued job is due (ms; 0 = now; `settleMs` as in `claimNextJob`), or undefined when none is queued. */
+  nextDueInMs(settleMs = 0): number | undefined {
+    const r = this.db
+      .prepare(
+        `SELECT MIN(MAX(j.next_attempt_at, s.last_activity_at + ?)) AS t FROM jobs j
+         JOIN files f ON f.id = j.shot_id JOIN sessions s ON s.id = f.session_id WHERE j.state = 'queued'`,
+      )
+      .get(settleMs) as { t: number | null };
     return r.t === null ? undefined : Math.max(0, r.t - this.now());
   }
 

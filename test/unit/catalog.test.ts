@@ -146,3 +146,17 @@ test('sessions are tidied only when every job is settled and the session has bee
   assert.equal(cat.sessions()[0].counts.done, 1);
   assert.equal(cat.jobs({ session: 'S1' }).length, 1);
 });
+
+test('settle: a queued job waits until its session has had no new file for settleMs', () => {
+  const { cat, clock } = fresh();
+  cat.recordFile(f({ relPath: 'p_plate.jpg', kind: 'plate', hash: 'p', capturedAt: 0 }));
+  cat.recordFile(f({}));
+  assert.equal(cat.claimNextJob(500), undefined);
+  assert.equal(cat.nextDueInMs(500), 500);
+  clock.t += 300;
+  cat.recordFile(f({ relPath: 'b.jpg', hash: 'b', capturedAt: 3000 })); // more files arrive: the wait restarts
+  assert.equal(cat.nextDueInMs(500), 500);
+  clock.t += 500;
+  assert.ok(cat.claimNextJob(500));
+  assert.equal(cat.nextDueInMs(), 0);
+});
