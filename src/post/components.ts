@@ -14,12 +14,13 @@
  *   semi-transparent pixels within `haloPx` of the removed core and farther
  *   than `haloPx` from every kept core are removed.
  *
- * Labelling uses OpenCV's connectedComponentsWithStats (8-connectivity); the
- * rest is plain typed-array code: 2 bytes per pixel of JS memory (up to 6 when
- * the halo rule needs whole-image dilations) plus OpenCV's 5 bytes per pixel
- * while labelling.
+ * Labelling is run-length (./runs.ts, 8-connectivity): one scan of the matte
+ * per threshold, memory proportional to the number of runs. The rest is plain
+ * typed-array code: 1 byte per pixel (`cls`, only when something is removed;
+ * up to 5 when the halo rule needs whole-image dilations) plus 16-32 bytes per
+ * run.
  */
-import { loadCv } from '../image/cv.js';
+import { labelRuns, runAt } from './runs.js';
 
 /** Alpha at or above this is the "core" of the foreground. */
 export const CORE_THRESHOLD = 128;
@@ -83,37 +84,6 @@ export function dilateBox(mask: Uint8Array, width: number, height: number, r: nu
     for (let x = 0; x < width; x++) out[o + x] = counts[x] > 0 ? 1 : 0;
   }
   return out;
-}
-
-/**
- * Labels an 8-bit 0/1 mask (8-connectivity) and calls `visit` with the label
- * array (a view into OpenCV's heap, valid only during the call) and the stats
- * rows [left, top, width, height, area] per label (label 0 = zeros).
- */
-async function withLabels<T>(
-  mask: Uint8Array,
-  width: number,
-  height: number,
-  wantStats: boolean,
-  visit: (labels: Int32Array, n: number, stats: Int32Array | undefined) => T,
-): Promise<T> {
-  const { cv } = await loadCv();
-  const src = new cv.Mat(height, width, cv.CV_8UC1);
-  const labels = new cv.Mat();
-  const stats = new cv.Mat();
-  const centroids = new cv.Mat();
-  try {
-    (src.data as Uint8Array).set(mask);
-    const n = wantStats
-      ? cv.connectedComponentsWithStats(src, labels, stats, centroids, 8, cv.CV_32S)
-      : cv.connectedComponents(src, labels, 8, cv.CV_32S);
-    return visit(labels.data32S as Int32Array, n, wantStats ? (stats.data32S as Int32Array) : undefined);
-  } finally {
-    src.delete();
-    labels.delete();
-    stats.delete();
-    centroids.delete();
-  }
 }
 
 /**
@@ -197,50 +167,53 @@ export async function suppressSmallComponents(
   if (minArea <= 1 || n === 0) return { count: 0, pixels: 0 };
 
   // 1. Cores: kept (1) or removed (2) per pixel.
-  const cls = new Uint8Array(n);
-  for (let i = 0; i < n; i++) cls[i] = values[i] >>> 7; // >= CORE_THRESHOLD (128)
+  const core = labelRuns(values, width, height, CORE_THRESHOLD);
+  const removed = new Uint8Array(core.labelCount + 1);
   let count = 0;
   const boxes: number[] = []; // left, top, width, height of removed cores
-  await withLabels(cls, width, height, true, (labels, nLabels, stats) => {
-    const removed = new Uint8Array(nLabels);
-    for (let l = 1; l < nLabels; l++) {
-      const s = stats!.subarray(l * 5, l * 5 + 5);
-      const touches = s[0] === 0 || s[1] === 0 || s[0] + s[2] === width || s[1] + s[3] === height;
-      if (s[4] < minArea && !(options.keepBorder && touches)) {
-        removed[l] = 1;
-        boxes.push(s[0], s[1], s[2], s[3]);
-        count++;
-      }
+  for (let l = 1; l <= core.labelCount; l++) {
+    const x0 = core.left[l];
+    const y0 = core.top[l];
+    const x1 = core.right[l];
+    const y1 = core.bottom[l];
+    const touches = x0 === 0 || y0 === 0 || x1 === width || y1 === height;
+    if (core.area[l] < minArea && !(options.keepBorder && touches)) {
+      removed[l] = 1;
+      boxes.push(x0, y0, x1 - x0, y1 - y0);
+      count++;
     }
-    if (count === 0) return;
-    for (let i = 0; i < n; i++) if (removed[labels[i]]) cls[i] = 2;
-  });
+  }
   if (count === 0) return { count: 0, pixels: 0 };
+  const cls = new Uint8Array(n);
+  for (let r = 0; r < core.runCount; r++) {
+    const o = core.runRow[r] * width;
+    cls.fill(removed[core.runLabel[r]] ? 2 : 1, o + core.runStart[r], o + core.runEnd[r]);
+  }
 
   // 2. Supports (any opacity): drop those that hold removed cores and no kept core.
+  // Each core component lies inside one support component: the one holding its first run.
+  const support = labelRuns(values, width, height, 1);
+  const hasKept = new Uint8Array(support.labelCount + 1);
+  const hasRemoved = new Uint8Array(support.labelCount + 1);
+  for (let l = 1; l <= core.labelCount; l++) {
+    const first = core.firstRun[l];
+    const s = support.runLabel[runAt(support, core.runStart[first], core.runRow[first])];
+    if (removed[l]) hasRemoved[s] = 1;
+    else hasKept[s] = 1;
+  }
   let pixels = 0;
   let attached = false;
-  const support = new Uint8Array(n);
-  for (let i = 0; i < n; i++) support[i] = (values[i] + 255) >>> 8; // > 0
-  await withLabels(support, width, height, false, (labels, nLabels) => {
-    const hasKept = new Uint8Array(nLabels);
-    const hasRemoved = new Uint8Array(nLabels);
-    for (let i = 0; i < n; i++) {
-      if (cls[i] === 1) hasKept[labels[i]] = 1;
-      else if (cls[i] === 2) hasRemoved[labels[i]] = 1;
-    }
-    for (let i = 0; i < n; i++) {
-      const l = labels[i];
-      if (l === 0 || !hasRemoved[l]) continue;
-      if (hasKept[l]) {
-        if (cls[i] === 2) attached = true;
-      } else {
-        values[i] = 0;
-        cls[i] = 0;
-        pixels++;
-      }
-    }
-  });
+  for (let s = 1; s <= support.labelCount; s++) if (hasRemoved[s] && hasKept[s]) attached = true;
+  for (let r = 0; r < support.runCount; r++) {
+    const s = support.runLabel[r];
+    if (!hasRemoved[s] || hasKept[s]) continue;
+    const o = support.runRow[r] * width;
+    const a = o + support.runStart[r];
+    const b = o + support.runEnd[r];
+    values.fill(0, a, b);
+    cls.fill(0, a, b);
+    pixels += b - a;
+  }
 
   // 3. Removed cores tied to kept regions by faint pixels: local halo rule.
   if (attached) pixels += haloRule(values, cls, width, height, boxes, Math.max(0, Math.round(options.haloPx)));
@@ -257,10 +230,22 @@ export function removeIslands(alpha: Uint8Array, width: number, height: number, 
  * smaller than `maxArea` pixels, with their soft rim, to 255. In place.
  */
 export async function fillHoles(alpha: Uint8Array, width: number, height: number, maxArea: number, haloPx = haloRadiusFor(width, height)): Promise<ComponentStats> {
-  for (let i = 0; i < alpha.length; i++) alpha[i] = 255 - alpha[i];
+  invert(alpha);
   try {
     return await suppressSmallComponents(alpha, width, height, maxArea, { keepBorder: true, haloPx });
   } finally {
-    for (let i = 0; i < alpha.length; i++) alpha[i] = 255 - alpha[i];
+    invert(alpha);
   }
+}
+
+/** a[i] = 255 - a[i] in place, four bytes at a time where aligned. */
+function invert(a: Uint8Array): void {
+  const head = Math.min(a.length, (4 - (a.byteOffset & 3)) & 3);
+  const words = (a.length - head) >>> 2;
+  for (let i = 0; i < head; i++) a[i] ^= 0xff;
+  if (words > 0) {
+    const w = new Uint32Array(a.buffer, a.byteOffset + head, words);
+    for (let i = 0; i < words; i++) w[i] = ~w[i];
+  }
+  for (let i = head + 4 * words; i < a.length; i++) a[i] ^= 0xff;
 }
