@@ -277,9 +277,12 @@ export async function encodeOutputs(shot: SourceImage, alpha: AlphaImage, foregr
   let rgba: Buffer | undefined;
   const rgbaOnce = (): Buffer => (rgba ??= interleaveRgba(foreground, alpha));
   const raw4 = { raw: { width, height, channels: 4 as const } };
+  // RGBA for the 8-bit encoders: libvips joins the planes (a JS interleave costs ~0.4 s at 30 MP).
+  const rgbaImage = () =>
+    sharp(foreground.data, { raw: { width, height, channels: 3 } }).joinChannel(Buffer.from(alpha.data.buffer, alpha.data.byteOffset, alpha.data.byteLength), { raw: { width, height, channels: 1 } });
 
   if (cfg.rgbaPng) {
-    const data = await encode('rgba-png', () => sharp(rgbaOnce(), raw4).png().toBuffer());
+    const data = await encode('rgba-png', () => rgbaImage().png().toBuffer());
     outputs.push({ kind: 'rgba-png', suffix: '', ext: '.png', data: icc ? pngWithIcc(data, icc) : data });
   }
   if (cfg.tiff16) {
@@ -289,7 +292,7 @@ export async function encodeOutputs(shot: SourceImage, alpha: AlphaImage, foregr
     outputs.push({ kind: 'tiff16', suffix: '', ext: '.tif', data: icc ? tiffWithIcc(data, icc) : data });
   }
   if (cfg.webp) {
-    const data = await encode('webp', () => sharp(rgbaOnce(), raw4).webp({ lossless: true, exact: true, effort: WEBP_EFFORT }).toBuffer());
+    const data = await encode('webp', () => rgbaImage().webp({ lossless: true, exact: true, effort: WEBP_EFFORT }).toBuffer());
     outputs.push({ kind: 'webp', suffix: '', ext: '.webp', data: icc ? webpWithIcc(data, icc) : data });
   }
   rgba = undefined;
