@@ -21,7 +21,7 @@ import { type KeyOptions, type KeyStats, buildKeyMaps, keyFullRes, subjectMask }
 import { edgeContact, mismatchWarnings } from './mismatch.js';
 import { fillCoincidences } from './regions.js';
 import { MAX_EDGE_TOLERANCE_PX, estimateEdgeTolerance, estimateNoise } from './noise.js';
-import { reducedSize, shrink } from './resample.js';
+import { type RawImage, reducedSize, shrink } from './resample.js';
 
 /** Long side of the reduced copies the neighbourhood maths runs on (guidedRadius is given at this scale). */
 export const WORK_LONG_SIDE = 1000;
@@ -61,15 +61,25 @@ function checkConfig(cfg: ClassicalConfig): void {
   if (!['auto', 'homography', 'off'].includes(cfg.align)) bad(`unknown align mode ${String(cfg.align)}`);
 }
 
-/** Applies a colour fit, reduced to luminance (Rec. 709 weights), to grey pixels (returns a new array). */
-function normaliseGrey(grey: Uint8Array, fit: ColourFit): Uint8Array {
-  const w = [0.2126, 0.7152, 0.0722];
-  const gain = w[0] * fit.gains[0] + w[1] * fit.gains[1] + w[2] * fit.gains[2];
-  const offset = w[0] * fit.offsets[0] + w[1] * fit.offsets[1] + w[2] * fit.offsets[2];
-  const lut = colourLuts({ ...fit, gains: [gain, gain, gain], offsets: [offset, offset, offset] })[0];
-  const out = new Uint8Array(grey.length);
-  for (let i = 0; i < grey.length; i++) out[i] = lut[grey[i]];
-  return out;
+/** Rec. 709 luma weights, used for the trackers' grey images. */
+const LUMA = [0.2126, 0.7152, 0.0722] as const;
+
+/**
+ * Grey (Rec. 709 luma of the 8-bit values, rounded) of a reduced RGB copy,
+ * optionally after a colour fit (so plate and shot share brightness).
+ */
+function toGrey(rgb: RawImage, fit?: ColourFit): RawImage {
+  const luts = fit && !isIdentityFit(fit) ? colourLuts(fit) : undefined;
+  const n = rgb.width * rgb.height;
+  const out = new Uint8Array(n);
+  const d = rgb.data;
+  for (let i = 0, o = 0; i < n; i++, o += 3) {
+    const r = luts ? luts[0][d[o]] : d[o];
+    const g = luts ? luts[1][d[o + 1]] : d[o + 1];
+    const b = luts ? luts[2][d[o + 2]] : d[o + 2];
+    out[i] = Math.round(LUMA[0] * r + LUMA[1] * g + LUMA[2] * b);
+  }
+  return { width: rgb.width, height: rgb.height, channels: 1, data: out };
 }
 
 /** The plate brought onto the shot: aligned (if needed) and colour-matched, plus reduced copies for the key. */
@@ -100,27 +110,31 @@ export async function preparePlate(
 ): Promise<PreparedPlate> {
   const { shot, plate } = input;
   const { width, height } = shot;
-  // Reduced copies.
+  // Reduced copies, all made from full resolution at once (libvips runs them in parallel).
   const work = reducedSize(width, height, WORK_LONG_SIDE);
+  const a = reducedSize(width, height, ALIGN_LONG_SIDE);
   const shotRaw = { width, height, channels: 3 as const, data: shot.data };
   const plateRaw = { width, height, channels: 3 as const, data: plate.data };
-  const shotLow = await shrink(shotRaw, work.width, work.height);
-  const plateLowIn = await shrink(plateRaw, work.width, work.height);
+  const aligning = cfg.align !== 'off';
+  const [shotLow, plateLowIn, shotAlign, plateAlign] = await Promise.all([
+    shrink(shotRaw, work.width, work.height),
+    shrink(plateRaw, work.width, work.height),
+    aligning ? shrink(shotRaw, a.width, a.height) : undefined,
+    aligning ? shrink(plateRaw, a.width, a.height) : undefined,
+  ]);
   lap('reduce');
 
   // 1. Alignment.
   let align: AlignEstimate;
-  if (cfg.align === 'off') {
+  if (!shotAlign || !plateAlign) {
     align = unaligned('alignment off');
   } else {
-    const a = reducedSize(width, height, ALIGN_LONG_SIDE);
-    const shotGrey = await shrink(shotRaw, a.width, a.height, true);
-    const plateGrey = await shrink(plateRaw, a.width, a.height, true);
+    const shotGrey = toGrey(shotAlign);
     // Brightness constancy for the trackers: a first, alignment-free colour fit
-    // (robust, so misaligned texture only thins the kept set) brought to grey.
-    const plateGreyMatched = { ...plateGrey, data: normaliseGrey(plateGrey.data, fitColour(shotLow.data, plateLowIn.data)) };
+    // (robust, so misaligned texture only thins the kept set) applied before greying.
+    const plateGreyMatched = toGrey(plateAlign, fitColour(shotLow.data, plateLowIn.data));
     try {
-      align = estimateAlignment(cv, shotGrey, plateGreyMatched, width, height, cfg.align);
+      align = estimateAlignment(cv, shotGrey, plateGreyMatched, width, height, cfg.align === 'homography' ? 'homography' : 'auto');
     } catch (err) {
       throw new CleanplateError('engine', `alignment failed: ${cvErrorMessage(cv, err)}`, { cause: err });
     }
@@ -149,10 +163,13 @@ export async function preparePlate(
     applyLuts(plateLow, matched, luts);
     plateLow = matched;
   }
-  const aligned = new Uint8Array(width * height * 3);
-  if (warp) warpPlate(cv, plate, align.homography, aligned, luts);
-  else if (luts) applyLuts(plate.data, aligned, luts);
-  else aligned.set(plate.data);
+  // Nothing to change: the plate itself (read-only from here on) instead of a 90 MB copy at 30 MP.
+  let aligned = plate.data;
+  if (warp || luts) {
+    aligned = new Uint8Array(width * height * 3);
+    if (warp) warpPlate(cv, plate, align.homography, aligned, luts);
+    else if (luts) applyLuts(plate.data, aligned, luts);
+  }
   lap('colour');
   return { aligned, align, warp, fit, work, shotLow: shotLow.data, plateLow };
 }
