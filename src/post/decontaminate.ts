@@ -18,7 +18,17 @@
  *
  * Memory: the finest stored level is half resolution (4 float32 per pixel
  * there, i.e. 4 bytes per full-resolution pixel) plus the 3-byte output;
- * full-resolution values are recomputed instead of stored.
+ * full-resolution values are recomputed instead of stored. The pushed colours
+ * are produced row by row as the finer level needs them (three rows per
+ * level), not written back into the levels; pages of a level that only ever
+ * hold weight 0 (no alpha there) are never touched.
+ *
+ * Speed: the work is per pixel at full and half resolution, so the loops
+ * avoid what they can (all-0 and all-255 blocks, rows outside the alpha's
+ * extent) and share taps between the column pairs of the 2x up-sampling.
+ * Every value that ends up in the output is the same float64 expression,
+ * evaluated in the same order and stored at the same precision, as in the
+ * straightforward formulation, so the result does not depend on these paths.
  */
 import type { AlphaImage, RgbImage } from '../image/types.js';
 
@@ -68,11 +78,17 @@ export function compositeResidual(i: ArrayLike<number>, b: ArrayLike<number>, f:
   return r;
 }
 
-/** One pyramid level: per pixel [r, g, b, weight]; colour is the weighted mean, weight min(1, sum). */
+/**
+ * One pyramid level: per pixel [r, g, b, weight]; colour is the weighted mean,
+ * weight min(1, sum). Per row, every pixel with a weight lies in the columns
+ * lo..hi (lo > hi: none), so the empty parts of big levels are never touched.
+ */
 interface Level {
   width: number;
   height: number;
   data: Float32Array;
+  lo: Int32Array;
+  hi: Int32Array;
 }
 
 /** The confident colour of one full-resolution pixel and its weight. */
@@ -81,10 +97,10 @@ class Confident {
   engineKept = 0;
   engineReplaced = 0;
   constructor(
-    private readonly shot: Uint8Array,
-    private readonly plate: Uint8Array,
-    private readonly alpha: Uint8Array,
-    private readonly engine: Uint8Array | undefined,
+    readonly shot: Uint8Array,
+    readonly plate: Uint8Array,
+    readonly alpha: Uint8Array,
+    readonly engine: Uint8Array | undefined,
   ) {}
 
   /** Fills `colour` for pixel `p` and returns its weight (0: no confident colour). */
@@ -126,52 +142,166 @@ class Confident {
   }
 }
 
-/** Bilinear source coordinates of a 2x up-sampling along one axis: index pairs and weight of the second. */
-function upsampleAxis(fine: number, coarse: number): { i0: Int32Array; i1: Int32Array; f: Float32Array } {
-  const i0 = new Int32Array(fine);
-  const i1 = new Int32Array(fine);
+/** Per fine index along one axis of a 2x up-sampling: the two bilinear taps (as offsets) and the fraction of the second. */
+interface Axis {
+  o0: Int32Array;
+  o1: Int32Array;
+  f: Float32Array;
+}
+
+/**
+ * Bilinear source coordinates of a 2x up-sampling along one axis, the tap
+ * indices multiplied by `stride` (the row length or channel count).
+ *
+ * Away from the borders, fine indices come in pairs 2k + 1 and 2k + 2 that
+ * share the taps k and k + 1, with fractions 0.25 and 0.75; the row loops
+ * below rely on this for the pairs 1 .. (fine - 1) >> 1 and use the tables
+ * for the rest (index 0 and, for an even `fine`, the last one).
+ */
+function upsampleAxis(fine: number, coarse: number, stride: number): Axis {
+  const o0 = new Int32Array(fine);
+  const o1 = new Int32Array(fine);
   const f = new Float32Array(fine);
   for (let x = 0; x < fine; x++) {
     let s = x / 2 - 0.25;
     if (s < 0) s = 0;
     if (s > coarse - 1) s = coarse - 1;
     const a = Math.floor(s);
-    i0[x] = a;
-    i1[x] = Math.min(a + 1, coarse - 1);
+    o0[x] = a * stride;
+    o1[x] = Math.min(a + 1, coarse - 1) * stride;
     f[x] = s - a;
   }
-  return { i0, i1, f };
+  return { o0, o1, f };
 }
 
-/** Pulls a stored level down one step (2x2 weighted means). */
+/**
+ * Level 1 of the pyramid straight from full resolution (level 0 is never
+ * stored): 2x2 means of the confident colours, weighted by confidence. Its
+ * row ranges (lo..hi) also bound the blocks with any alpha > 0.
+ */
+function buildLevel1(conf: Confident, width: number, height: number): Level {
+  const A = conf.alpha;
+  const S = conf.shot;
+  const col = conf.colour;
+  const w1 = Math.ceil(width / 2);
+  const h1 = Math.ceil(height / 2);
+  const d = new Float32Array(w1 * h1 * 4);
+  const lo = new Int32Array(h1);
+  const hi = new Int32Array(h1);
+  for (let y = 0; y < h1; y++) {
+    const fullRows = 2 * y + 1 < height;
+    let first = w1;
+    let last = -1;
+    let o = y * w1 * 4;
+    for (let x = 0; x < w1; x++, o += 4) {
+      const p = 2 * y * width + 2 * x;
+      if (fullRows && 2 * x + 1 < width) {
+        // Fast paths for whole 2x2 blocks that are all alpha 0 (nothing
+        // confident: the level keeps weight 0) or all alpha 255 (weight 1
+        // each, so the plain mean of the shot; integer sums, exact).
+        const q = p + width;
+        const a00 = A[p];
+        const a01 = A[p + 1];
+        const a10 = A[q];
+        const a11 = A[q + 1];
+        if ((a00 | a01 | a10 | a11) === 0) continue;
+        if (first > x) first = x;
+        last = x;
+        if ((a00 & a01 & a10 & a11) === 255) {
+          const s0 = p * 3;
+          const s1 = q * 3;
+          d[o] = (S[s0] + S[s0 + 3] + S[s1] + S[s1 + 3]) / 4;
+          d[o + 1] = (S[s0 + 1] + S[s0 + 4] + S[s1 + 1] + S[s1 + 4]) / 4;
+          d[o + 2] = (S[s0 + 2] + S[s0 + 5] + S[s1 + 2] + S[s1 + 5]) / 4;
+          d[o + 3] = 1;
+          continue;
+        }
+      }
+      // Mixed blocks, and the blocks cut short by an odd width or height.
+      let r = 0;
+      let g = 0;
+      let b = 0;
+      let sw = 0;
+      for (let dy = 0; dy < 2; dy++) {
+        const sy = 2 * y + dy;
+        if (sy >= height) break;
+        for (let dx = 0; dx < 2; dx++) {
+          const sx = 2 * x + dx;
+          if (sx >= width) break;
+          const ps = sy * width + sx;
+          const a8 = A[ps];
+          if (a8 === 0) continue;
+          if (first > x) first = x;
+          last = x;
+          if (a8 === 255) {
+            r += S[ps * 3];
+            g += S[ps * 3 + 1];
+            b += S[ps * 3 + 2];
+            sw += 1;
+            continue;
+          }
+          const w = conf.at(ps, false);
+          if (w > 0) {
+            r += w * col[0];
+            g += w * col[1];
+            b += w * col[2];
+            sw += w;
+          }
+        }
+      }
+      if (sw > 0) {
+        d[o] = r / sw;
+        d[o + 1] = g / sw;
+        d[o + 2] = b / sw;
+        d[o + 3] = sw < 1 ? sw : 1;
+      }
+    }
+    lo[y] = first;
+    hi[y] = last;
+  }
+  return { width: w1, height: h1, data: d, lo, hi };
+}
+
+/** Pulls a stored level down one step (2x2 weighted means), within the row ranges of `src`. */
 function pull(src: Level): Level {
-  const width = Math.ceil(src.width / 2);
-  const height = Math.ceil(src.height / 2);
+  const sw = src.width;
+  const sh = src.height;
+  const width = Math.ceil(sw / 2);
+  const height = Math.ceil(sh / 2);
   const data = new Float32Array(width * height * 4);
+  const lo = new Int32Array(height);
+  const hi = new Int32Array(height);
   const s = src.data;
   for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
+    const rows = 2 * y + 1 < sh ? 2 : 1;
+    const srcLo = rows === 2 ? Math.min(src.lo[2 * y], src.lo[2 * y + 1]) : src.lo[2 * y];
+    const srcHi = rows === 2 ? Math.max(src.hi[2 * y], src.hi[2 * y + 1]) : src.hi[2 * y];
+    if (srcLo > srcHi) {
+      lo[y] = width;
+      hi[y] = -1;
+      continue;
+    }
+    lo[y] = srcLo >> 1;
+    hi[y] = srcHi >> 1;
+    let o = (y * width + lo[y]) * 4;
+    for (let x = lo[y]; x <= hi[y]; x++, o += 4) {
+      const cols = 2 * x + 1 < sw ? 2 : 1;
       let r = 0;
       let g = 0;
       let b = 0;
       let w = 0;
-      for (let dy = 0; dy < 2; dy++) {
-        const sy = 2 * y + dy;
-        if (sy >= src.height) break;
-        for (let dx = 0; dx < 2; dx++) {
-          const sx = 2 * x + dx;
-          if (sx >= src.width) break;
-          const o = (sy * src.width + sx) * 4;
-          const cw = s[o + 3];
+      for (let dy = 0; dy < rows; dy++) {
+        let so = ((2 * y + dy) * sw + 2 * x) * 4;
+        for (let dx = 0; dx < cols; dx++, so += 4) {
+          const cw = s[so + 3];
           if (cw > 0) {
-            r += cw * s[o];
-            g += cw * s[o + 1];
-            b += cw * s[o + 2];
+            r += cw * s[so];
+            g += cw * s[so + 1];
+            b += cw * s[so + 2];
             w += cw;
           }
         }
       }
-      const o = (y * width + x) * 4;
       if (w > 0) {
         data[o] = r / w;
         data[o + 1] = g / w;
@@ -180,43 +310,337 @@ function pull(src: Level): Level {
       }
     }
   }
-  return { width, height, data };
+  return { width, height, data, lo, hi };
+}
+
+/*
+ * The plain fill of a row: the bilinear 2x up-sampling of two rows of pushed
+ * colours (`c0`, `c1`: 3 per pixel; `fy` the fraction of `c1`), over the
+ * columns xs .. xe - 1. Every pixel gets the expression of the general blend
+ * (see `PushedLevel.compute`) with weight 0: 0 * own colour + x is exactly x,
+ * and the tap weights are the same products times v = 1.
+ *
+ * The column pairs (see `upsampleAxis`) share their two taps and the row's
+ * weights: the pair loop loads each tap once and carries the right taps over
+ * to the next pair. Columns not in a whole pair go through `fillColumns`. The
+ * pair loop exists twice, `fillBytes` (rounded into the output) and
+ * `fillFloats` (a row of pushed colours), identical but for the array type
+ * and the rounding: with one array type per store V8 compiles it much tighter
+ * than with two (about a tenth of the whole run). Keep the two in step.
+ */
+
+/** The plain fill, one pixel at a time with the axis tables, of the columns xs .. xe - 1 into out[o + 3 * x ..]. */
+function fillColumns(out: Float32Array | Uint8ClampedArray, o: number, c0: Float32Array, c1: Float32Array, fy: number, ax: Axis, xs: number, xe: number): void {
+  for (let x = xs; x < xe; x++) {
+    const fx = ax.f[x];
+    const t0 = ax.o0[x];
+    const t1 = ax.o1[x];
+    const w11 = fx * fy;
+    const w10 = fy - fx * fy;
+    const w01 = fx - fx * fy;
+    const w00 = 1 - w01 - w10 - w11;
+    const ox = o + 3 * x;
+    out[ox] = w00 * c0[t0] + w01 * c0[t1] + w10 * c1[t0] + w11 * c1[t1];
+    out[ox + 1] = w00 * c0[t0 + 1] + w01 * c0[t1 + 1] + w10 * c1[t0 + 1] + w11 * c1[t1 + 1];
+    out[ox + 2] = w00 * c0[t0 + 2] + w01 * c0[t1 + 2] + w10 * c1[t0 + 2] + w11 * c1[t1 + 2];
+  }
 }
 
 /**
- * Pushes the final colours of `coarse` into `fine` (in place): colour becomes
- * weight * own colour + (1 - weight) * bilinear(coarse); weight is set to 1.
+ * Fills, with `fillColumns`, the columns of xs .. xe - 1 outside the whole
+ * column pairs in that range, and returns those pairs as k0 .. k1 - 1 (pair k:
+ * columns 2k + 1 and 2k + 2; k1 <= k0 when there are none).
  */
-function push(fine: Level, coarse: Level): void {
-  const ax = upsampleAxis(fine.width, coarse.width);
-  const ay = upsampleAxis(fine.height, coarse.height);
-  const c = coarse.data;
-  const d = fine.data;
-  const cw = coarse.width;
-  for (let y = 0; y < fine.height; y++) {
-    const r0 = ay.i0[y] * cw;
-    const r1 = ay.i1[y] * cw;
-    const fy = ay.f[y];
-    for (let x = 0; x < fine.width; x++) {
-      const o = (y * fine.width + x) * 4;
+function fillAroundPairs(out: Float32Array | Uint8ClampedArray, o: number, c0: Float32Array, c1: Float32Array, fy: number, ax: Axis, xs: number, xe: number): [number, number] {
+  const k0 = xs >> 1;
+  const k1 = Math.min((ax.f.length - 1) >> 1, (xe - 1) >> 1);
+  if (k1 <= k0) {
+    fillColumns(out, o, c0, c1, fy, ax, xs, xe);
+  } else {
+    fillColumns(out, o, c0, c1, fy, ax, xs, 2 * k0 + 1);
+    fillColumns(out, o, c0, c1, fy, ax, 2 * k1 + 1, xe);
+  }
+  return [k0, k1];
+}
+
+/**
+ * The fill weights [w00, w01, w10, w11] of the columns 2k + 1 (fx = 0.25,
+ * entries 0..3) and 2k + 2 (fx = 0.75, entries 4..7) at row fraction fy, as
+ * `fillColumns` computes them. Returns a shared scratch array.
+ */
+function pairWeights(fy: number): Float64Array {
+  const pw = PAIR_WEIGHTS;
+  for (let j = 0; j < 2; j++) {
+    const fx = j === 0 ? 0.25 : 0.75;
+    const w11 = fx * fy;
+    const w10 = fy - fx * fy;
+    const w01 = fx - fx * fy;
+    pw[4 * j] = 1 - w01 - w10 - w11;
+    pw[4 * j + 1] = w01;
+    pw[4 * j + 2] = w10;
+    pw[4 * j + 3] = w11;
+  }
+  return pw;
+}
+const PAIR_WEIGHTS = new Float64Array(8);
+
+/** 1.5 * 2^52: x + ROUND - ROUND rounds a float64 0 <= x < 2^51 to an integer, ties to even. */
+const ROUND = 6755399441055744;
+
+/**
+ * The plain fill of the columns xs .. xe - 1 of an output row starting at
+ * out[o], rounded to bytes; `clamped` is the same memory as `out`. The pair
+ * loop rounds with ROUND and stores plain bytes, which is cheaper than a
+ * Uint8ClampedArray store and gives the same byte: a fill value is a sum of
+ * colours in 0..255 times non-negative weights summing to exactly 1 (all
+ * multiples of 1/16), so it lies in 0 .. 255 up to a rounding error, where
+ * ToUint8Clamp is also round-half-to-even.
+ */
+function fillBytes(out: Uint8Array, clamped: Uint8ClampedArray, o: number, c0: Float32Array, c1: Float32Array, fy: number, ax: Axis, xs: number, xe: number): void {
+  const [k0, k1] = fillAroundPairs(clamped, o, c0, c1, fy, ax, xs, xe);
+  if (k1 <= k0) return;
+  const pw = pairWeights(fy);
+  const [a00, a01, a10, a11, b00, b01, b10, b11] = pw;
+  // Left (L) and right (R) taps in the rows c0 (..0) and c1 (..1).
+  let t = 3 * k0;
+  let rL0 = c0[t];
+  let gL0 = c0[t + 1];
+  let bL0 = c0[t + 2];
+  let rL1 = c1[t];
+  let gL1 = c1[t + 1];
+  let bL1 = c1[t + 2];
+  for (let k = k0, ok = o + 6 * k0 + 3; k < k1; k++, ok += 6) {
+    t += 3;
+    const rR0 = c0[t];
+    const gR0 = c0[t + 1];
+    const bR0 = c0[t + 2];
+    const rR1 = c1[t];
+    const gR1 = c1[t + 1];
+    const bR1 = c1[t + 2];
+    out[ok] = a00 * rL0 + a01 * rR0 + a10 * rL1 + a11 * rR1 + ROUND - ROUND;
+    out[ok + 1] = a00 * gL0 + a01 * gR0 + a10 * gL1 + a11 * gR1 + ROUND - ROUND;
+    out[ok + 2] = a00 * bL0 + a01 * bR0 + a10 * bL1 + a11 * bR1 + ROUND - ROUND;
+    out[ok + 3] = b00 * rL0 + b01 * rR0 + b10 * rL1 + b11 * rR1 + ROUND - ROUND;
+    out[ok + 4] = b00 * gL0 + b01 * gR0 + b10 * gL1 + b11 * gR1 + ROUND - ROUND;
+    out[ok + 5] = b00 * bL0 + b01 * bR0 + b10 * bL1 + b11 * bR1 + ROUND - ROUND;
+    rL0 = rR0;
+    gL0 = gR0;
+    bL0 = bR0;
+    rL1 = rR1;
+    gL1 = gR1;
+    bL1 = bR1;
+  }
+}
+
+/** `fillBytes` for a row of pushed colours (float32, starting at out[0]). */
+function fillFloats(out: Float32Array, c0: Float32Array, c1: Float32Array, fy: number, ax: Axis, xs: number, xe: number): void {
+  const [k0, k1] = fillAroundPairs(out, 0, c0, c1, fy, ax, xs, xe);
+  if (k1 <= k0) return;
+  const pw = pairWeights(fy);
+  const [a00, a01, a10, a11, b00, b01, b10, b11] = pw;
+  let t = 3 * k0;
+  let rL0 = c0[t];
+  let gL0 = c0[t + 1];
+  let bL0 = c0[t + 2];
+  let rL1 = c1[t];
+  let gL1 = c1[t + 1];
+  let bL1 = c1[t + 2];
+  for (let k = k0, ok = 6 * k0 + 3; k < k1; k++, ok += 6) {
+    t += 3;
+    const rR0 = c0[t];
+    const gR0 = c0[t + 1];
+    const bR0 = c0[t + 2];
+    const rR1 = c1[t];
+    const gR1 = c1[t + 1];
+    const bR1 = c1[t + 2];
+    out[ok] = a00 * rL0 + a01 * rR0 + a10 * rL1 + a11 * rR1;
+    out[ok + 1] = a00 * gL0 + a01 * gR0 + a10 * gL1 + a11 * gR1;
+    out[ok + 2] = a00 * bL0 + a01 * bR0 + a10 * bL1 + a11 * bR1;
+    out[ok + 3] = b00 * rL0 + b01 * rR0 + b10 * rL1 + b11 * rR1;
+    out[ok + 4] = b00 * gL0 + b01 * gR0 + b10 * gL1 + b11 * gR1;
+    out[ok + 5] = b00 * bL0 + b01 * bR0 + b10 * bL1 + b11 * bR1;
+    rL0 = rR0;
+    gL0 = gR0;
+    bL0 = bR0;
+    rL1 = rR1;
+    gL1 = gR1;
+    bL1 = bR1;
+  }
+}
+
+/** Rows of pushed colours kept per level: the two a finer row reads plus the one being written. */
+const RING = 3;
+
+/**
+ * The pushed (final) colours of one pyramid level, computed row by row on
+ * demand instead of in place, so that the full-size levels are never written
+ * twice: the pixel's colour becomes weight * own colour + (1 - weight) *
+ * bilinear(pushed coarser level). The coarsest level is pushed as it is (its
+ * weight is taken as 1: black when nothing is confident anywhere).
+ *
+ * Rows must be asked for in non-decreasing order (as 2x up-sampling does); the
+ * returned row (3 float32 per pixel) stays valid until two newer rows have
+ * been computed.
+ */
+class PushedLevel {
+  private readonly ring: Float32Array[] = [];
+  private next = 0;
+  private readonly ax: Axis;
+  private readonly ay: Axis;
+
+  constructor(
+    readonly level: Level,
+    private readonly coarser: PushedLevel | undefined,
+  ) {
+    for (let i = 0; i < RING; i++) this.ring.push(new Float32Array(level.width * 3));
+    this.ax = upsampleAxis(level.width, coarser?.width ?? 1, 3);
+    this.ay = upsampleAxis(level.height, coarser?.height ?? 1, 1);
+  }
+
+  /** The pyramid from `finest` down to 1x1, pushed lazily; returns the finest level. */
+  static pyramid(finest: Level): PushedLevel {
+    const levels = [finest];
+    while (levels[levels.length - 1].width > 1 || levels[levels.length - 1].height > 1) levels.push(pull(levels[levels.length - 1]));
+    let pushed: PushedLevel | undefined;
+    for (let k = levels.length - 1; k >= 0; k--) pushed = new PushedLevel(levels[k], pushed);
+    return pushed!;
+  }
+
+  get width(): number {
+    return this.level.width;
+  }
+
+  get height(): number {
+    return this.level.height;
+  }
+
+  /** Pushed row `y`: 3 float32 per pixel. */
+  row(y: number): Float32Array {
+    while (this.next <= y) this.compute(this.next++);
+    return this.ring[y % RING];
+  }
+
+  private compute(y: number): void {
+    const { width, data: d, lo, hi } = this.level;
+    const out = this.ring[y % RING];
+    const row = y * width * 4;
+    const coarser = this.coarser;
+    if (!coarser) {
+      for (let x = 0, o = row; x < width; x++, o += 4) {
+        out[3 * x] = d[o];
+        out[3 * x + 1] = d[o + 1];
+        out[3 * x + 2] = d[o + 2];
+      }
+      return;
+    }
+    const ax = this.ax;
+    const c0 = coarser.row(this.ay.o0[y]);
+    const c1 = coarser.row(this.ay.o1[y]);
+    const fy = this.ay.f[y];
+    // The plain fill outside the columns with weight; the blend inside.
+    const xs = Math.min(lo[y], width);
+    const xe = Math.max(hi[y] + 1, xs);
+    fillFloats(out, c0, c1, fy, ax, 0, xs);
+    fillFloats(out, c0, c1, fy, ax, xe, width);
+    for (let x = xs, o = row + 4 * xs; x < xe; x++, o += 4) {
+      const ox = 3 * x;
       const w = d[o + 3];
-      if (w >= 1) continue;
+      if (w >= 1) {
+        out[ox] = d[o];
+        out[ox + 1] = d[o + 1];
+        out[ox + 2] = d[o + 2];
+        continue;
+      }
       const fx = ax.f[x];
-      const p00 = (r0 + ax.i0[x]) * 4;
-      const p01 = (r0 + ax.i1[x]) * 4;
-      const p10 = (r1 + ax.i0[x]) * 4;
-      const p11 = (r1 + ax.i1[x]) * 4;
+      const t0 = ax.o0[x];
+      const t1 = ax.o1[x];
       const v = 1 - w;
       const w11 = fx * fy * v;
       const w10 = (fy - fx * fy) * v;
       const w01 = (fx - fx * fy) * v;
       const w00 = v - w01 - w10 - w11;
-      d[o] = w * d[o] + w00 * c[p00] + w01 * c[p01] + w10 * c[p10] + w11 * c[p11];
-      d[o + 1] = w * d[o + 1] + w00 * c[p00 + 1] + w01 * c[p01 + 1] + w10 * c[p10 + 1] + w11 * c[p11 + 1];
-      d[o + 2] = w * d[o + 2] + w00 * c[p00 + 2] + w01 * c[p01 + 2] + w10 * c[p10 + 2] + w11 * c[p11 + 2];
-      d[o + 3] = 1;
+      out[ox] = w * d[o] + w00 * c0[t0] + w01 * c0[t1] + w10 * c1[t0] + w11 * c1[t1];
+      out[ox + 1] = w * d[o + 1] + w00 * c0[t0 + 1] + w01 * c0[t1 + 1] + w10 * c1[t0 + 1] + w11 * c1[t1 + 1];
+      out[ox + 2] = w * d[o + 2] + w00 * c0[t0 + 2] + w01 * c0[t1 + 2] + w10 * c1[t0 + 2] + w11 * c1[t1 + 2];
     }
   }
+}
+
+/**
+ * The full-resolution foreground: each pixel's confident colour blended with
+ * the bilinear up-sampling of the pushed level 1 by its confidence. Outside
+ * the level-1 blocks with alpha > 0 that is the plain fill (`fillBytes`);
+ * inside, pixel by pixel: the shot where alpha is 255, else the blend.
+ */
+function compose(conf: Confident, width: number, height: number, l1: PushedLevel): { data: Uint8Array; stats: DecontaminateStats } {
+  const { lo, hi } = l1.level;
+  const A = conf.alpha;
+  const S = conf.shot;
+  const col = conf.colour;
+  const out = new Uint8Array(width * height * 3);
+  const clamped = new Uint8ClampedArray(out.buffer, out.byteOffset, out.length);
+  const ax = upsampleAxis(width, l1.width, 3);
+  const ay = upsampleAxis(height, l1.height, 1);
+  let edgePixels = 0;
+  let solvedPixels = 0;
+  let blendedPixels = 0;
+  let filledPixels = 0;
+  for (let y = 0; y < height; y++) {
+    const c0 = l1.row(ay.o0[y]);
+    const c1 = l1.row(ay.o1[y]);
+    const fy = ay.f[y];
+    const row = y * width;
+    // Columns 2 lo .. 2 hi + 1 of the level-1 block row.
+    const xs = Math.min(2 * lo[y >> 1], width);
+    const xe = Math.max(Math.min(2 * hi[y >> 1] + 2, width), xs);
+    fillBytes(out, clamped, row * 3, c0, c1, fy, ax, 0, xs);
+    fillBytes(out, clamped, row * 3, c0, c1, fy, ax, xe, width);
+    for (let x = xs; x < xe; x++) {
+      const p = row + x;
+      const o = p * 3;
+      const a8 = A[p];
+      if (a8 === 255) {
+        out[o] = S[o];
+        out[o + 1] = S[o + 1];
+        out[o + 2] = S[o + 2];
+        continue;
+      }
+      let w = 0;
+      if (a8 > 0) {
+        edgePixels++;
+        w = conf.at(p, true);
+        if (w >= 1) {
+          solvedPixels++;
+          clamped[o] = col[0];
+          clamped[o + 1] = col[1];
+          clamped[o + 2] = col[2];
+          continue;
+        }
+        if (w > 0) blendedPixels++;
+        else filledPixels++;
+      }
+      const fx = ax.f[x];
+      const t0 = ax.o0[x];
+      const t1 = ax.o1[x];
+      const v = 1 - w;
+      const w11 = fx * fy * v;
+      const w10 = (fy - fx * fy) * v;
+      const w01 = (fx - fx * fy) * v;
+      const w00 = v - w01 - w10 - w11;
+      clamped[o] = w * col[0] + w00 * c0[t0] + w01 * c0[t1] + w10 * c1[t0] + w11 * c1[t1];
+      clamped[o + 1] = w * col[1] + w00 * c0[t0 + 1] + w01 * c0[t1 + 1] + w10 * c1[t0 + 1] + w11 * c1[t1 + 1];
+      clamped[o + 2] = w * col[2] + w00 * c0[t0 + 2] + w01 * c0[t1 + 2] + w10 * c1[t0 + 2] + w11 * c1[t1 + 2];
+    }
+  }
+  const stats: DecontaminateStats = {
+    edgePixels,
+    solvedPixels,
+    blendedPixels,
+    filledPixels,
+    engineKept: conf.engineKept,
+    engineReplaced: conf.engineReplaced,
+  };
+  return { data: out, stats };
 }
 
 function checkSize(name: string, img: { width: number; height: number; data: Uint8Array }, w: number, h: number, channels: number): void {
@@ -241,115 +665,7 @@ export function decontaminate(
   checkSize('plate', plate, width, height, 3);
   if (engineForeground) checkSize('engine foreground', engineForeground, width, height, 3);
   const conf = new Confident(shot.data, plate.data, alpha.data, engineForeground?.data);
-  const col = conf.colour;
-  const A = alpha.data;
-  const S = shot.data;
-
-  // Level 1 straight from full resolution (level 0 is never stored).
-  const w1 = Math.ceil(width / 2);
-  const h1 = Math.ceil(height / 2);
-  const l1: Level = { width: w1, height: h1, data: new Float32Array(w1 * h1 * 4) };
-  for (let y = 0; y < h1; y++) {
-    for (let x = 0; x < w1; x++) {
-      let r = 0;
-      let g = 0;
-      let b = 0;
-      let sw = 0;
-      for (let dy = 0; dy < 2; dy++) {
-        const sy = 2 * y + dy;
-        if (sy >= height) break;
-        for (let dx = 0; dx < 2; dx++) {
-          const sx = 2 * x + dx;
-          if (sx >= width) break;
-          const p = sy * width + sx;
-          const a8 = A[p];
-          if (a8 === 0) continue;
-          if (a8 === 255) {
-            r += S[p * 3];
-            g += S[p * 3 + 1];
-            b += S[p * 3 + 2];
-            sw += 1;
-            continue;
-          }
-          const w = conf.at(p, false);
-          if (w > 0) {
-            r += w * col[0];
-            g += w * col[1];
-            b += w * col[2];
-            sw += w;
-          }
-        }
-      }
-      if (sw > 0) {
-        const o = (y * w1 + x) * 4;
-        l1.data[o] = r / sw;
-        l1.data[o + 1] = g / sw;
-        l1.data[o + 2] = b / sw;
-        l1.data[o + 3] = sw < 1 ? sw : 1;
-      }
-    }
-  }
-  const levels: Level[] = [l1];
-  while (levels[levels.length - 1].width > 1 || levels[levels.length - 1].height > 1) levels.push(pull(levels[levels.length - 1]));
-  // The coarsest level's colour is the global weighted mean (black when nothing is confident).
-  const top = levels[levels.length - 1].data;
-  top[3] = 1;
-  for (let k = levels.length - 2; k >= 0; k--) {
-    push(levels[k], levels[k + 1]);
-    if (k > 0) levels.length = k + 1; // let coarser levels go
-  }
-
-  // Full resolution: confident colour blended with the pushed fill.
-  const out = new Uint8Array(width * height * 3);
-  const clamped = new Uint8ClampedArray(out.buffer, out.byteOffset, out.length);
-  const ax = upsampleAxis(width, w1);
-  const ay = upsampleAxis(height, h1);
-  const c = l1.data;
-  const stats: DecontaminateStats = { edgePixels: 0, solvedPixels: 0, blendedPixels: 0, filledPixels: 0, engineKept: 0, engineReplaced: 0 };
-  for (let y = 0; y < height; y++) {
-    const r0 = ay.i0[y] * w1;
-    const r1 = ay.i1[y] * w1;
-    const fy = ay.f[y];
-    for (let x = 0; x < width; x++) {
-      const p = y * width + x;
-      const o = p * 3;
-      const a8 = A[p];
-      if (a8 === 255) {
-        out[o] = S[o];
-        out[o + 1] = S[o + 1];
-        out[o + 2] = S[o + 2];
-        continue;
-      }
-      const edge = a8 > 0;
-      const w = edge ? conf.at(p, true) : 0;
-      if (edge) {
-        stats.edgePixels++;
-        if (w >= 1) stats.solvedPixels++;
-        else if (w > 0) stats.blendedPixels++;
-        else stats.filledPixels++;
-      }
-      if (w >= 1) {
-        clamped[o] = col[0];
-        clamped[o + 1] = col[1];
-        clamped[o + 2] = col[2];
-        continue;
-      }
-      const fx = ax.f[x];
-      const p00 = (r0 + ax.i0[x]) * 4;
-      const p01 = (r0 + ax.i1[x]) * 4;
-      const p10 = (r1 + ax.i0[x]) * 4;
-      const p11 = (r1 + ax.i1[x]) * 4;
-      const v = 1 - w;
-      const w11 = fx * fy * v;
-      const w10 = (fy - fx * fy) * v;
-      const w01 = (fx - fx * fy) * v;
-      const w00 = v - w01 - w10 - w11;
-      clamped[o] = w * col[0] + w00 * c[p00] + w01 * c[p01] + w10 * c[p10] + w11 * c[p11];
-      clamped[o + 1] = w * col[1] + w00 * c[p00 + 1] + w01 * c[p01 + 1] + w10 * c[p10 + 1] + w11 * c[p11 + 1];
-      clamped[o + 2] = w * col[2] + w00 * c[p00 + 2] + w01 * c[p01 + 2] + w10 * c[p10 + 2] + w11 * c[p11 + 2];
-    }
-  }
-  stats.engineKept = conf.engineKept;
-  stats.engineReplaced = conf.engineReplaced;
-  return { foreground: { width, height, data: out }, stats };
+  const l1 = PushedLevel.pyramid(buildLevel1(conf, width, height));
+  const { data, stats } = compose(conf, width, height, l1);
+  return { foreground: { width, height, data }, stats };
 }
