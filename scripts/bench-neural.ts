@@ -3,7 +3,7 @@
  *
  *   node --import tsx scripts/bench-neural.ts [--model-dir DIR] [--width 4480] [--height 6720]
  *     [--runs 2] [--provider auto|cpu|cuda] [--threads 0] [--base-long-side 512]
- *     [--mode budget|threshold] [--budget 0.08] [--threshold 0.1] [--batch 1024]
+ *     [--mode budget|threshold] [--budget 0.08] [--threshold 0.1] [--max-patches 0] [--batch 1024]
  *
  * Default model: the tiny random-weight fixture (test/fixtures/bgm-tiny), which measures the engine's
  * own work (resize, upsampling, window extraction, write-back) more than network cost; pass
@@ -36,6 +36,7 @@ const { values: args } = parseArgs({
     mode: { type: 'string', default: 'budget' },
     budget: { type: 'string', default: '0.08' },
     threshold: { type: 'string', default: '0.1' },
+    'max-patches': { type: 'string', default: '0' },
     batch: { type: 'string', default: '1024' },
   },
 });
@@ -81,7 +82,7 @@ async function main(): Promise<void> {
     modelDir: String(args['model-dir']),
     executionProvider: args.provider as NeuralConfig['executionProvider'],
     baseLongSide: Number(args['base-long-side']),
-    refine: { mode: args.mode as 'budget' | 'threshold', pixelBudget: Number(args.budget), threshold: Number(args.threshold) },
+    refine: { mode: args.mode as 'budget' | 'threshold', pixelBudget: Number(args.budget), threshold: Number(args.threshold), maxPatches: Number(args['max-patches']) },
     threads: Number(args.threads),
   };
   console.log(`machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), node ${process.version}`);

@@ -154,6 +154,15 @@ export const neuralSchema = z
               'on 2 CPU cores a 30 MP frame takes about 0.7 s per 0.01 (docs/benchmarks.md).',
           ),
         threshold: z.number().min(0).max(1).default(0.1).describe('Error-map threshold (mode: threshold).'),
+        maxPatches: z
+          .number()
+          .int()
+          .min(0)
+          .default(4096)
+          .describe(
+            'Most 8x8 patches refined per image, in either mode (0: no cap); the largest predicted errors win. ' +
+              'Bounds the refiner time at large sizes: 4096 patches take about 0.6 s on 2 CPU cores (docs/benchmarks.md).',
+          ),
       })
       .strict()
       .prefault({}),

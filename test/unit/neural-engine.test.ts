@@ -24,7 +24,7 @@ function cfg(over: Partial<NeuralConfig> = {}): NeuralConfig {
     modelDir: FIXTURE,
     executionProvider: 'cpu',
     baseLongSide: 512,
-    refine: { mode: 'budget', pixelBudget: 0.08, threshold: 0.1 },
+    refine: { mode: 'budget', maxPatches: 0, pixelBudget: 0.08, threshold: 0.1 },
     threads: 1,
     ...over,
   };
@@ -238,22 +238,22 @@ test('threshold vs budget modes, budget 0, and batching give consistent results'
   assert.ok(positive[m] < t && t < positive[m + 1]);
   const expected = coarse.cellErrors.filter((e) => e > t).length;
   assert.ok(expected > 0 && expected < cells);
-  const mid = await run({ mode: 'threshold', pixelBudget: 0.08, threshold: t });
+  const mid = await run({ mode: 'threshold', maxPatches: 0, pixelBudget: 0.08, threshold: t });
   assert.equal(mid.diagnostics.refineMode, 'threshold');
   assert.equal(mid.diagnostics.patchesRefined, expected);
   const midRef = await referenceMatte(shot, plate, base.width, base.height, { threshold: t });
   const d = diffStats(mid.alpha.data, midRef.alpha);
   assert.ok(d.max <= 1 && d.count <= 2, JSON.stringify(d));
 
-  const none = await run({ mode: 'threshold', pixelBudget: 0.08, threshold: 1 });
+  const none = await run({ mode: 'threshold', maxPatches: 0, pixelBudget: 0.08, threshold: 1 });
   assert.equal(none.diagnostics.patchesRefined, 0);
-  const zeroBudget = await run({ mode: 'budget', pixelBudget: 0, threshold: 0 });
+  const zeroBudget = await run({ mode: 'budget', maxPatches: 0, pixelBudget: 0, threshold: 0 });
   assert.equal(zeroBudget.diagnostics.patchesRefined, 0);
   assert.deepEqual(zeroBudget.alpha.data, none.alpha.data);
   assert.ok(diffStats(none.alpha.data, coarse.alpha).max <= 1);
   // Full budget: round(70*45/64) = 49 of 54 cells; batches of 3 (partial last batch) change nothing.
-  const full = await run({ mode: 'budget', pixelBudget: 1, threshold: 0.1 });
-  const full3 = await run({ mode: 'budget', pixelBudget: 1, threshold: 0.1 }, 3);
+  const full = await run({ mode: 'budget', maxPatches: 0, pixelBudget: 1, threshold: 0.1 });
+  const full3 = await run({ mode: 'budget', maxPatches: 0, pixelBudget: 1, threshold: 0.1 }, 3);
   assert.equal(full.diagnostics.patchesRefined, 49);
   assert.equal(full3.diagnostics.patchesRefined, 49);
   assert.deepEqual(full3.alpha.data, full.alpha.data);
@@ -261,10 +261,18 @@ test('threshold vs budget modes, budget 0, and batching give consistent results'
   assert.notDeepEqual(full.alpha.data, none.alpha.data);
   const fullRef = await referenceMatte(shot, plate, base.width, base.height, 49);
   assert.ok(diffStats(full.alpha.data, fullRef.alpha).max <= 1);
+  // maxPatches caps either mode at the largest predicted errors: the same as that many by budget.
+  const capped = await run({ mode: 'budget', maxPatches: 7, pixelBudget: 1, threshold: 0.1 });
+  const capThreshold = await run({ mode: 'threshold', maxPatches: 7, pixelBudget: 1, threshold: 0 });
+  const seven = await run({ mode: 'budget', maxPatches: 0, pixelBudget: (7 * 64) / (70 * 45), threshold: 0.1 });
+  assert.equal(capped.diagnostics.patchesRefined, 7);
+  assert.equal(capThreshold.diagnostics.patchesRefined, 7);
+  assert.deepEqual(capped.alpha.data, seven.alpha.data);
+  assert.deepEqual(capThreshold.alpha.data, seven.alpha.data);
 });
 
 test('tiny images (13x11, 5x3: one base tile of 16x16) and threads 0 work', async () => {
-  const e = await createNeuralEngine(cfg({ threads: 0, refine: { mode: 'budget', pixelBudget: 1, threshold: 0 } }));
+  const e = await createNeuralEngine(cfg({ threads: 0, refine: { mode: 'budget', maxPatches: 0, pixelBudget: 1, threshold: 0 } }));
   try {
     assert.equal(e.describe().threads, os.availableParallelism());
     const small = makePair(13, 11);

@@ -240,6 +240,16 @@ test('selectCells budget: top-k by error, k = round(budget * H * W / 64), ties b
   assert.deepEqual(Array.from(sel), Array.from({ length: 10 }, (_, i) => i));
 });
 
+test('selectCells maxPatches: caps budget and threshold at the largest errors (0: no cap)', () => {
+  const err = Float32Array.from([0.1, 0.9, 0.2, 0.8, 0.3, 0.7, NaN, 0.5]);
+  assert.deepEqual(Array.from(selectCells(err, { mode: 'budget', pixelBudget: 1, maxPatches: 2 }, 16, 32, 8)), [1, 3]);
+  assert.deepEqual(Array.from(selectCells(err, { mode: 'budget', pixelBudget: 1, maxPatches: 0 }, 16, 32, 8)), [0, 1, 2, 3, 4, 5, 7]);
+  assert.deepEqual(Array.from(selectCells(err, { mode: 'threshold', threshold: 0.25, maxPatches: 3 }, 16, 32, 8)), [1, 3, 5]);
+  // Fewer qualifying cells than the cap: the threshold rule alone.
+  assert.deepEqual(Array.from(selectCells(err, { mode: 'threshold', threshold: 0.6, maxPatches: 3 }, 16, 32, 8)), [1, 3, 5]);
+  assert.deepEqual(Array.from(selectCells(err, { mode: 'threshold', threshold: 0.75, maxPatches: 3 }, 16, 32, 8)), [1, 3]);
+});
+
 test('selectCells threshold: strictly greater than threshold', () => {
   const err = new Float32Array([0.1, 0.9, 0.3, 0.9, 0.5, 0.0, 0.7, 0.2]);
   assert.deepEqual(Array.from(selectCells(err, { mode: 'threshold', threshold: 0.5 }, 16, 32, 8)), [1, 3, 6]);

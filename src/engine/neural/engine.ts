@@ -99,7 +99,9 @@ export async function createNeuralEngine(cfg: NeuralConfig, opts: NeuralEngineOp
   const model: LoadedModel = await loadModel(dir, cfg.executionProvider, cfg.threads);
   const { info } = model;
   const rule: SelectionRule =
-    cfg.refine.mode === 'budget' ? { mode: 'budget', pixelBudget: cfg.refine.pixelBudget } : { mode: 'threshold', threshold: cfg.refine.threshold };
+    cfg.refine.mode === 'budget'
+      ? { mode: 'budget', pixelBudget: cfg.refine.pixelBudget, maxPatches: cfg.refine.maxPatches }
+      : { mode: 'threshold', threshold: cfg.refine.threshold, maxPatches: cfg.refine.maxPatches };
 
   if (model.provider === 'cuda') log('info', `neural engine: model ${info.version} on CUDA`);
   else if (cfg.executionProvider === 'auto') log('info', `neural engine: model ${info.version} on CPU (${model.threads} threads); CUDA not used: ${model.cudaUnavailable}`);

@@ -298,29 +298,41 @@ export function cellErrors(error: Float32Array, h: number, w: number, cellsY: nu
   return out;
 }
 
-/** How patches are chosen (NEURAL.md, "Selection"). */
+/**
+ * How patches are chosen (NEURAL.md, "Selection"). `maxPatches` (optional, 0 or absent: no cap)
+ * bounds the count in either mode; when more cells qualify, the ones with the largest error win.
+ */
 export type SelectionRule =
-  | { mode: 'budget'; pixelBudget: number }
-  | { mode: 'threshold'; threshold: number };
+  | { mode: 'budget'; pixelBudget: number; maxPatches?: number }
+  | { mode: 'threshold'; threshold: number; maxPatches?: number };
 
 /**
  * Cells to refine, as ascending row-major cell indices.
  * budget: the `k = round(pixelBudget * H * W / patch^2)` cells with the largest error (ties: lower
  * index first), at most all cells; threshold: every cell whose mean error is greater than threshold.
- * NaN errors are never selected.
+ * Either way at most `maxPatches` cells (the largest errors) when that is set. NaN errors are never
+ * selected.
  */
 export function selectCells(cellError: Float32Array, rule: SelectionRule, H: number, W: number, patch: number): Uint32Array {
   const n = cellError.length;
+  const cap = rule.maxPatches && rule.maxPatches > 0 ? Math.floor(rule.maxPatches) : Infinity;
   if (rule.mode === 'threshold') {
     let count = 0;
     for (let i = 0; i < n; i++) if (cellError[i] > rule.threshold) count++;
+    if (count > cap) return largestCells(cellError, cap);
     const out = new Uint32Array(count);
     for (let i = 0, j = 0; i < n; i++) if (cellError[i] > rule.threshold) out[j++] = i;
     return out;
   }
+  return largestCells(cellError, Math.min(cap, Math.max(0, Math.round((rule.pixelBudget * H * W) / (patch * patch)))));
+}
+
+/** The `k` cells with the largest error (ties: lower index first; NaN never), ascending indices. */
+function largestCells(cellError: Float32Array, k: number): Uint32Array {
+  const n = cellError.length;
   let valid = 0;
   for (let i = 0; i < n; i++) if (!Number.isNaN(cellError[i])) valid++;
-  const k = Math.min(valid, Math.max(0, Math.round((rule.pixelBudget * H * W) / (patch * patch))));
+  k = Math.min(valid, k);
   if (k === 0) return new Uint32Array(0);
   // k-th largest value by a native numeric sort of a copy; then take all above it and, in index
   // order, as many equal to it as fit.
