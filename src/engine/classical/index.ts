@@ -126,13 +126,15 @@ export async function preparePlate(
 
   // 1. Alignment.
   let align: AlignEstimate;
+  let unwarpedFit: ColourFit | undefined;
   if (!shotAlign || !plateAlign) {
     align = unaligned('alignment off');
   } else {
     const shotGrey = toGrey(shotAlign);
     // Brightness constancy for the trackers: a first, alignment-free colour fit
     // (robust, so misaligned texture only thins the kept set) applied before greying.
-    const plateGreyMatched = toGrey(plateAlign, fitColour(shotLow.data, plateLowIn.data));
+    unwarpedFit = fitColour(shotLow.data, plateLowIn.data);
+    const plateGreyMatched = toGrey(plateAlign, unwarpedFit);
     try {
       align = estimateAlignment(cv, shotGrey, plateGreyMatched, width, height, cfg.align === 'homography' ? 'homography' : 'auto');
     } catch (err) {
@@ -156,7 +158,8 @@ export async function preparePlate(
   lap('align');
 
   // 2. Colour match (fitted on the reduced copies), applied while producing the full-resolution plate.
-  const fit: ColourFit = cfg.matchColour ? fitColour(shotLow.data, plateLow) : IDENTITY_FIT;
+  // (Without a warp the reduced plate is unchanged, so the first fit is the same fit.)
+  const fit: ColourFit = !cfg.matchColour ? IDENTITY_FIT : !warp && unwarpedFit ? unwarpedFit : fitColour(shotLow.data, plateLow);
   const luts = isIdentityFit(fit) ? undefined : colourLuts(fit);
   if (luts) {
     const matched = new Uint8Array(plateLow.length);
