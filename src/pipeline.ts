@@ -19,10 +19,16 @@ export type RenderSettings = Pick<Config, 'limits' | 'postprocess' | 'outputs'> 
 export const CLEANPLATE_VERSION = '0.1.0';
 
 /**
- * Renders one shot+plate pair with a loaded engine.
+ * Renders one shot+plate pair with an engine. The engine may still be loading
+ * (a promise, as `cleanplate matte` passes it): decoding runs meanwhile.
  * @throws CleanplateError for bad input (missing, corrupt, too large, size mismatch) or engine failures
  */
-export async function renderPair(engine: MattingEngine, shotPath: string, platePath: string, settings: RenderSettings): Promise<RenderedJob> {
+export async function renderPair(
+  engineOrLoading: MattingEngine | Promise<MattingEngine>,
+  shotPath: string,
+  platePath: string,
+  settings: RenderSettings,
+): Promise<RenderedJob> {
   const timings: Record<string, number> = {};
   const t0 = performance.now();
   let t = t0;
@@ -31,9 +37,10 @@ export async function renderPair(engine: MattingEngine, shotPath: string, plateP
     timings[name] = Math.round(now - t);
     t = now;
   };
-  const [shot, plate] = await Promise.all([
+  const [shot, plate, engine] = await Promise.all([
     readImage(shotPath, { maxPixels: settings.limits.maxPixels }),
     readImage(platePath, { maxPixels: settings.limits.maxPixels }),
+    engineOrLoading,
   ]);
   assertSameSize(shot, plate);
   lap('decode');

@@ -9,10 +9,6 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { writeFileExact } from '../deliver/atomic.js';
 import { CleanplateError } from '../errors.js';
-import { cmdDoctor } from './doctor.js';
-import { cmdEval } from './eval.js';
-import { cmdMatte } from './matte.js';
-import { cmdInitConfig, cmdRetry, cmdStart, cmdStatus } from './daemon-commands.js';
 
 const USAGE = `usage: cleanplate <command> [options]
 
@@ -43,21 +39,22 @@ export function parse<T extends Record<string, { type: 'string' | 'boolean'; sho
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
+    // Each command loads only its own modules (\`matte\` starts without the daemon's).
     switch (command) {
       case 'start':
-        return await cmdStart(rest);
+        return await (await import('./daemon-commands.js')).cmdStart(rest);
       case 'matte':
-        return await cmdMatte(rest);
+        return await (await import('./matte.js')).cmdMatte(rest);
       case 'status':
-        return await cmdStatus(rest);
+        return await (await import('./daemon-commands.js')).cmdStatus(rest);
       case 'retry':
-        return await cmdRetry(rest);
+        return await (await import('./daemon-commands.js')).cmdRetry(rest);
       case 'doctor':
-        return await cmdDoctor(rest);
+        return await (await import('./doctor.js')).cmdDoctor(rest);
       case 'eval':
-        return await cmdEval(rest);
+        return await (await import('./eval.js')).cmdEval(rest);
       case 'init-config':
-        return await cmdInitConfig(rest);
+        return await (await import('./daemon-commands.js')).cmdInitConfig(rest);
       case undefined:
       case 'help':
       case '--help':

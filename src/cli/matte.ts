@@ -44,14 +44,16 @@ export async function cmdMatte(args: string[]): Promise<number> {
     sidecar: false,
   };
   sharp.cache(false);
-  const engine = await createEngine(settings.engine, {
+  const t0 = performance.now();
+  // The engine loads (ONNX sessions, OpenCV) while the pair is decoded.
+  const loading = createEngine(settings.engine, {
     log: (level, message) => {
       if (level === 'warn') process.stderr.write(`cleanplate: ${message}\n`);
     },
   });
   try {
-    const t0 = performance.now();
-    const rendered = await renderPair(engine, shotPath, platePath, settings);
+    const rendered = await renderPair(loading, shotPath, platePath, settings);
+    const engine = await loading;
     const image = rendered.outputs.find((o) => o.kind !== 'alpha-png')!;
     await writeNew(values.output, image.data);
     const alpha = rendered.outputs.find((o) => o.kind === 'alpha-png');
@@ -63,6 +65,10 @@ export async function cmdMatte(args: string[]): Promise<number> {
     );
     return 0;
   } finally {
-    await engine.close();
+    // An engine that failed to load has nothing to close.
+    await loading.then(
+      (engine) => engine.close(),
+      () => undefined,
+    );
   }
 }
