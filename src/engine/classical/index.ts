@@ -21,7 +21,7 @@ import { type KeyOptions, type KeyStats, buildKeyMaps, keyFullRes, subjectMask }
 import { edgeContact, mismatchWarnings } from './mismatch.js';
 import { fillCoincidences } from './regions.js';
 import { MAX_EDGE_TOLERANCE_PX, estimateEdgeTolerance, estimateNoise } from './noise.js';
-import { type RawImage, reducedSize, shrink } from './resample.js';
+import { reducedSize, shrink } from './resample.js';
 
 /** Long side of the reduced copies the neighbourhood maths runs on (guidedRadius is given at this scale). */
 export const WORK_LONG_SIDE = 1000;
@@ -61,25 +61,15 @@ function checkConfig(cfg: ClassicalConfig): void {
   if (!['auto', 'homography', 'off'].includes(cfg.align)) bad(`unknown align mode ${String(cfg.align)}`);
 }
 
-/** Rec. 709 luma weights, used for the trackers' grey images. */
-const LUMA = [0.2126, 0.7152, 0.0722] as const;
-
-/**
- * Grey (Rec. 709 luma of the 8-bit values, rounded) of a reduced RGB copy,
- * optionally after a colour fit (so plate and shot share brightness).
- */
-function toGrey(rgb: RawImage, fit?: ColourFit): RawImage {
-  const luts = fit && !isIdentityFit(fit) ? colourLuts(fit) : undefined;
-  const n = rgb.width * rgb.height;
-  const out = new Uint8Array(n);
-  const d = rgb.data;
-  for (let i = 0, o = 0; i < n; i++, o += 3) {
-    const r = luts ? luts[0][d[o]] : d[o];
-    const g = luts ? luts[1][d[o + 1]] : d[o + 1];
-    const b = luts ? luts[2][d[o + 2]] : d[o + 2];
-    out[i] = Math.round(LUMA[0] * r + LUMA[1] * g + LUMA[2] * b);
-  }
-  return { width: rgb.width, height: rgb.height, channels: 1, data: out };
+/** Applies a colour fit, reduced to luminance (Rec. 709 weights), to grey pixels (returns a new array). */
+function normaliseGrey(grey: Uint8Array, fit: ColourFit): Uint8Array {
+  const w = [0.2126, 0.7152, 0.0722];
+  const gain = w[0] * fit.gains[0] + w[1] * fit.gains[1] + w[2] * fit.gains[2];
+  const offset = w[0] * fit.offsets[0] + w[1] * fit.offsets[1] + w[2] * fit.offsets[2];
+  const lut = colourLuts({ ...fit, gains: [gain, gain, gain], offsets: [offset, offset, offset] })[0];
+  const out = new Uint8Array(grey.length);
+  for (let i = 0; i < grey.length; i++) out[i] = lut[grey[i]];
+  return out;
 }
 
 /** The plate brought onto the shot: aligned (if needed) and colour-matched, plus reduced copies for the key. */
@@ -130,11 +120,16 @@ export async function preparePlate(
   if (!shotAlign || !plateAlign) {
     align = unaligned('alignment off');
   } else {
-    const shotGrey = toGrey(shotAlign);
+    // Grey by libvips from the reduced copies (greying 30 MP cost ~0.3 s per image; a plain
+    // luma of the 8-bit values tracked measurably worse on `cleanplate eval`'s misalign cases).
+    const [shotGrey, plateGrey] = await Promise.all([
+      shrink(shotAlign, shotAlign.width, shotAlign.height, true),
+      shrink(plateAlign, plateAlign.width, plateAlign.height, true),
+    ]);
     // Brightness constancy for the trackers: a first, alignment-free colour fit
-    // (robust, so misaligned texture only thins the kept set) applied before greying.
+    // (robust, so misaligned texture only thins the kept set) brought to grey.
     unwarpedFit = fitColour(shotLow.data, plateLowIn.data);
-    const plateGreyMatched = toGrey(plateAlign, unwarpedFit);
+    const plateGreyMatched = { ...plateGrey, data: normaliseGrey(plateGrey.data, unwarpedFit) };
     try {
       align = estimateAlignment(cv, shotGrey, plateGreyMatched, width, height, cfg.align === 'homography' ? 'homography' : 'auto');
     } catch (err) {
