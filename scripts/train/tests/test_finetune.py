@@ -64,3 +64,24 @@ def test_finetune_tiny_folder(tiny_cfg, tmp_path):
     assert ck['stage'] == 'done' and len(ck['history']) == 4
     changed = any(not torch.equal(ck['base'][k], v) for k, v in base.state_dict().items() if v.dtype.is_floating_point)
     assert changed
+
+
+def test_shipped_weights_load_and_match_the_model_contract():
+    """models/cleanplate-bgm/weights.pt (the --init of studio fine-tuning) is the architecture model.json describes."""
+    import json
+    from cleanplate_train.config import REPO_ROOT
+    folder = os.path.join(REPO_ROOT, 'models', 'cleanplate-bgm')
+    w = load_checkpoint(os.path.join(folder, 'weights.pt'))
+    assert w is not None
+    base, refiner = build_models(w['config'])
+    base.load_state_dict(w['base'])  # strict: every tensor present with its shape
+    refiner.load_state_dict(w['refiner'])
+    info = json.load(open(os.path.join(folder, 'model.json')))
+    base.eval()
+    with torch.no_grad():
+        shot = torch.rand(1, 3, 64, 96)
+        alpha, fgr_res, err, hidden = base(shot, shot)
+    assert hidden.shape[1] == info['hiddenChannels']
+    assert info['training']['steps']['base'] == w['summary']['steps']['base']
+    # Shot identical to plate: nothing is foreground.
+    assert float(alpha.mean()) < 0.1
