@@ -54,7 +54,10 @@ DEFAULTS: Dict[str, Any] = {
                 'timeFraction': 0.35, 'warmupSteps': 20, 'downscale': [4, 12], 'minBaseSize': 64,
                 'errorFraction': 0.06, 'randomFraction': 0.02, 'shiftScale': 1.0, 'noiseScale': 1.0,
                 'lossWeights': {'alpha': 1.0, 'grad': 1.0, 'fgr': 1.0, 'err': 1.0, 'base': 0.5}},
-    'loader': {'workers': 0, 'prefetch': 4, 'transfer': 'auto'},  # transfer: auto | shm | pipe
+    # transfer: auto | shm | pipe. echo: optimiser steps per loaded batch (data echoing, Choi et al. 2019: when
+    # the generator is the bottleneck, each batch is reused with a new device-side perturbation, every other
+    # time mirrored left-right).
+    'loader': {'workers': 0, 'prefetch': 4, 'transfer': 'auto', 'echo': 1},
     'amp': True,                     # bf16 autocast (CUDA only)
     'channelsLast': False,           # NHWC memory format for the networks
     'logEveryS': 10.0,

@@ -2,7 +2,8 @@
 random 1/4..1/12 downscale, refiner on patches picked by predicted error plus random ones), per NEURAL.md.
 
 Resumable (run_dir/checkpoint.pt), time-budgeted (the base stage gets base.timeFraction of the budget, the
-refiner the rest), cosine LR with warm-up, AdamW, bf16 autocast on CUDA, gradient clipping.
+refiner the rest), cosine LR with warm-up, AdamW, bf16 autocast on CUDA, gradient clipping, optional data
+echoing (loader.echo optimiser steps per generated batch, see config.py).
 """
 from __future__ import annotations
 
@@ -261,10 +262,12 @@ class Trainer:
                           STREAM_REFINER if full_res else STREAM_BASE)
         workers = int(self.cfg['loader']['workers'])
         prefetch = int(self.cfg['loader']['prefetch'])
+        echo = max(1, int(self.cfg['loader'].get('echo', 1)))
         transfer = choose_transfer(ds, int(c['batch']), workers, prefetch, str(self.cfg['loader'].get('transfer', 'auto')))
-        self.log('loader: %d workers, prefetch %d, transfer %s (/dev/shm free %.0f MB)' % (
-            workers, prefetch, transfer, shm_free_bytes() / 1e6))
-        loader = make_loader(ds, int(c['batch']), workers, prefetch, s['stage_step'] * int(c['batch']),
+        self.log('loader: %d workers, prefetch %d, transfer %s, echo %d (/dev/shm free %.0f MB)' % (
+            workers, prefetch, transfer, echo, shm_free_bytes() / 1e6))
+        # Step k trains on loaded batch k // echo, so a resumed stage continues the same sequence.
+        loader = make_loader(ds, int(c['batch']), workers, prefetch, (s['stage_step'] // echo) * int(c['batch']),
                              self.device.type == 'cuda', transfer)
         it = iter(loader)
         amp = self.device.type == 'cuda' and bool(self.cfg.get('amp', True))
@@ -273,7 +276,8 @@ class Trainer:
         gen = torch.Generator(device=self.device)
         params = [p for g in opt.param_groups for p in g['params']]
         win: Dict[str, float] = {}
-        win_n, win_samples, win_t0, win_wait = 0, 0, time.time(), 0.0
+        win_n, win_samples, win_unique, win_t0, win_wait = 0, 0, 0, time.time(), 0.0
+        clean: Optional[Batch] = None
         last_log, last_ckpt = time.time(), time.time()
         stage_t0 = time.time() - s['stage_elapsed']
         skipped = 0
@@ -286,10 +290,14 @@ class Trainer:
                     break
                 for g in opt.param_groups:
                     g['lr'] = c['lr'] * g['scale'] * lr_factor(step, int(c['warmupSteps']), progress)
-                tw = time.time()
-                raw = next(it)
-                win_wait += time.time() - tw
-                b = to_device(raw, self.device)
+                if clean is None or step % echo == 0:
+                    tw = time.time()
+                    raw = next(it)
+                    win_wait += time.time() - tw
+                    clean = to_device(raw, self.device)
+                    win_unique += int(c['batch'])
+                # Echoes of a batch: a new perturbation each (seeded by the step), mirrored every other time.
+                b = {k: v.flip(-1) for k, v in clean.items()} if (step % echo) % 2 == 1 else dict(clean)
                 gen.manual_seed((int(self.cfg['seed']) * 1000003 + (7919 if full_res else 0) + step) % (2 ** 62))
                 b['shot'], b['plate'] = perturb(b['shot'], b['plate'], gen, d, float(c.get('shiftScale', 1.0)),
                                                 float(c.get('noiseScale', 1.0)))
@@ -320,6 +328,7 @@ class Trainer:
                     avg = {k: v / win_n for k, v in win.items()}
                     rec = {'stage': stage, 'step': s['stage_step'], 't': round(t - self.t0, 1),
                            'lr': opt.param_groups[0]['lr'], 'samplesPerSecond': round(sps, 2),
+                           'uniqueSamplesPerSecond': round(win_unique / max(1e-6, t - win_t0), 2),
                            'dataWait': round(win_wait / max(1e-6, t - win_t0), 3)}
                     rec.update({k: round(v, 5) for k, v in avg.items()})
                     s['history'].append(rec)
@@ -327,7 +336,7 @@ class Trainer:
                         stage, s['stage_step'], avg['loss'],
                         ' '.join('%s=%.4f' % (k, v) for k, v in avg.items() if k not in ('loss', 'patches')),
                         rec['lr'], sps, 100 * rec['dataWait']))
-                    win, win_n, win_samples, win_t0, win_wait, last_log = {}, 0, 0, t, 0.0, t
+                    win, win_n, win_samples, win_unique, win_t0, win_wait, last_log = {}, 0, 0, 0, t, 0.0, t
                 if t - last_ckpt >= float(self.cfg['checkpointEveryS']):
                     s['stage_elapsed'] = t - stage_t0
                     s['optimizer'], s['optimizer_stage'] = opt.state_dict(), stage

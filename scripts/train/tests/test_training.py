@@ -101,3 +101,28 @@ def test_reference_inference_shapes(tiny_cfg):
     assert r['alpha'].shape == (1, 1, 70, 90) and r['foreground'].shape == (1, 3, 70, 90)
     assert int(r['patches']) == round(0.1 * 70 * 90 / 64)
     assert r['alpha'].min() >= 0 and r['alpha'].max() <= 1
+
+
+def test_data_echo_trains_echo_steps_per_loaded_batch_and_resumes_in_sequence(tiny_cfg, tmp_path, monkeypatch):
+    from cleanplate_train.data.dataset import STREAM_BASE, SynthDataset
+    loaded = []
+    original = SynthDataset.__getitem__
+
+    def counting(self, i):
+        loaded.append((self.stream, i))
+        return original(self, i)
+
+    monkeypatch.setattr(SynthDataset, '__getitem__', counting)
+    cfg = dict(tiny_cfg, loader=dict(tiny_cfg['loader'], echo=2))
+    cfg_path = write_json(tmp_path / 'cfg.json', cfg)
+    run = str(tmp_path / 'run')
+    batch = cfg['base']['batch']
+    assert train_cli.main(['--config', cfg_path, '--out', run, '--max-steps', '3']) == 0
+    # steps 0, 1 -> batch 0; step 2 -> batch 1 (its echo would be step 3)
+    assert [i for s, i in loaded if s == STREAM_BASE] == list(range(2 * batch))
+    ck = load_checkpoint(run)
+    assert ck['stage_step'] == 3 and ck['history'][-1]['uniqueSamplesPerSecond'] > 0
+    loaded.clear()
+    assert train_cli.main(['--config', cfg_path, '--out', run, '--resume', '--max-steps', '2']) == 0
+    # resumed at step 3 (the echo of batch 1: loaded again, same samples), then step 4 -> batch 2
+    assert [i for s, i in loaded if s == STREAM_BASE] == list(range(batch, 3 * batch))
