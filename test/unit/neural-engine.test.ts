@@ -148,6 +148,8 @@ async function referenceMatte(shot: RgbImage, plate: RgbImage, bw: number, bh: n
           }
       });
     }
+    // Where the 8-bit alpha is 0 or 255 the foreground is the shot itself.
+    for (let i = 0; i < W * H; i++) if (alpha[i] === 0 || alpha[i] === 255) fg.set(shot.data.subarray(i * 3, i * 3 + 3), i * 3);
     return { alpha, fg, chosen, cellCount: gw * gh, cellErrors: ce.map((c) => c.e) };
   } finally {
     await base.release();

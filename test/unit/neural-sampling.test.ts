@@ -151,7 +151,10 @@ function refCoarse(shot: Uint8Array, H: number, W: number, h: number, w: number,
   const fg = new Uint8Array(H * W * 3);
   for (let i = 0; i < H * W; i++) {
     alpha[i] = Math.round(Math.min(1, Math.max(0, up[0][i])) * 255);
-    for (let c = 0; c < 3; c++) fg[i * 3 + c] = Math.round(Math.min(1, Math.max(0, shot[i * 3 + c] / 255 + up[1 + c][i])) * 255);
+    for (let c = 0; c < 3; c++) {
+      const opaqueOrClear = alpha[i] === 0 || alpha[i] === 255;
+      fg[i * 3 + c] = opaqueOrClear ? shot[i * 3 + c] : Math.round(Math.min(1, Math.max(0, shot[i * 3 + c] / 255 + up[1 + c][i])) * 255);
+    }
   }
   return { alpha, fg };
 }
@@ -219,6 +222,12 @@ test('upsampleCoarse: a constant field gives constant outputs and exact foregrou
     assert.equal(got.foreground[i * 3], Math.round((100 / 255 + 0.2) * 255)); // 151
     assert.equal(got.foreground[i * 3 + 1], 0); // clamped
     assert.equal(got.foreground[i * 3 + 2], 100);
+  }
+  // Opaque (alpha 255) and transparent (alpha 0) pixels take the shot itself, whatever the residual.
+  for (const a of [1.2, -0.1]) {
+    const flat = upsampleCoarse(shot, H, W, { h, w, alpha: c(a), fgrRes: [c(0.2), c(-0.5), c(0.1)] });
+    assert.ok(flat.alpha.every((v) => v === (a > 1 ? 255 : 0)));
+    assert.deepEqual(flat.foreground, shot);
   }
 });
 
@@ -321,7 +330,9 @@ test('writeBackPatches writes only in-image centre pixels of the selected cells'
       if (y >= 8 && x >= 8) {
         const k = (y - 8) * patch + (x - 8);
         assert.equal(alpha[q], Math.round((k / 100) * 255));
-        assert.deepEqual(Array.from(foreground.subarray(q * 3, q * 3 + 3)), [Math.round((0.2 + 0.1) * 255), 0, 255]);
+        // Alpha 0 (k = 0): the shot itself; otherwise shot + residual, clamped.
+        const fg = k === 0 ? [51, 51, 51] : [Math.round((0.2 + 0.1) * 255), 0, 255];
+        assert.deepEqual(Array.from(foreground.subarray(q * 3, q * 3 + 3)), fg);
       } else {
         assert.equal(alpha[q], 7);
         assert.equal(foreground[q * 3], 9);

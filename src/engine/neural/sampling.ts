@@ -204,7 +204,7 @@ export function upsampleRows(
 export interface CoarseOutputs {
   /** 8-bit alpha, `H * W`. */
   alpha: Uint8Array;
-  /** 8-bit RGB foreground `clamp(shot + fgr_res)`, `H * W * 3`. */
+  /** 8-bit RGB foreground `clamp(shot + fgr_res)` (the shot itself where the 8-bit alpha is 0 or 255), `H * W * 3`. */
   foreground: Uint8Array;
 }
 
@@ -251,8 +251,16 @@ export class CoarseUpsampler {
       const rowA = y * W;
       for (let x = 0; x < W; x++) {
         const a = g * at[x] + f * ab[x];
-        alpha[rowA + x] = a > 0 ? (a >= 1 ? 255 : (a * 255 + 0.5) | 0) : 0;
+        const a8 = a > 0 ? (a >= 1 ? 255 : (a * 255 + 0.5) | 0) : 0;
+        alpha[rowA + x] = a8;
         const i = (rowA + x) * 3;
+        if (a8 === 0 || a8 === 255) {
+          // Opaque: the shot is the foreground (I = F at alpha 1); transparent: F is undefined.
+          foreground[i] = shot[i];
+          foreground[i + 1] = shot[i + 1];
+          foreground[i + 2] = shot[i + 2];
+          continue;
+        }
         const r = lut[shot[i]] + (g * rt[x] + f * rb[x]);
         foreground[i] = r > 0 ? (r >= 1 ? 255 : (r * 255 + 0.5) | 0) : 0;
         const gg = lut[shot[i + 1]] + (g * gt[x] + f * gb[x]);
@@ -266,7 +274,9 @@ export class CoarseUpsampler {
 
 /**
  * One streaming pass from base resolution to full resolution: writes 8-bit alpha and foreground
- * (`shot/255 + fgr_res`, clamped). Never holds a full-resolution float plane.
+ * (`shot/255 + fgr_res`, clamped; the shot itself where the 8-bit alpha is 0 or 255: an opaque pixel's
+ * foreground is what the camera saw, a transparent one's is undefined). Never holds a full-resolution
+ * float plane.
  *
  * @param shot full-resolution RGB, `H * W * 3` bytes.
  * @param base the base outputs at `h` x `w`: alpha and the three fgr_res channels.
@@ -468,7 +478,8 @@ export function extractWindows(src: WindowSource, cells: Uint32Array, start: num
 /**
  * Writes refined patch centres back into the full-resolution 8-bit alpha and foreground (in-image
  * pixels only). `refAlpha` is [count, 1, patch, patch], `refFgr` [count, 3, patch, patch], for
- * `cells[start .. start+count)`; foreground = `clamp(shot/255 + fgr_res)`.
+ * `cells[start .. start+count)`; foreground = `clamp(shot/255 + fgr_res)`, or the shot where the 8-bit alpha
+ * is 0 or 255 (as in {@link upsampleCoarse}).
  */
 export function writeBackPatches(
   target: { alpha: Uint8Array; foreground: Uint8Array; shot: Uint8Array; H: number; W: number; patch: number; cellsX: number },
@@ -492,9 +503,16 @@ export function writeBackPatches(
       for (let j = 0; j < cols; j++) {
         const q = (y0 + i) * W + x0 + j;
         const k = i * patch + j;
-        alpha[q] = toByte(refAlpha[n * PP + k]);
+        const a8 = toByte(refAlpha[n * PP + k]);
+        alpha[q] = a8;
         const f = n * 3 * PP + k;
         const p = q * 3;
+        if (a8 === 0 || a8 === 255) {
+          foreground[p] = shot[p];
+          foreground[p + 1] = shot[p + 1];
+          foreground[p + 2] = shot[p + 2];
+          continue;
+        }
         foreground[p] = toByte(shot[p] / 255 + refFgr[f]);
         foreground[p + 1] = toByte(shot[p + 1] / 255 + refFgr[f + PP]);
         foreground[p + 2] = toByte(shot[p + 2] / 255 + refFgr[f + 2 * PP]);
