@@ -158,10 +158,10 @@ export const neuralSchema = z
           .number()
           .int()
           .min(0)
-          .default(4096)
+          .default(2048)
           .describe(
             'Most 8x8 patches refined per image, in either mode (0: no cap); the largest predicted errors win. ' +
-              'Bounds the refiner time at large sizes: 4096 patches take about 0.6 s on 2 CPU cores (docs/benchmarks.md).',
+              'Bounds the refiner time at large sizes: 2048 patches take about 0.4 s on 2 CPU cores (docs/benchmarks.md).',
           ),
       })
       .strict()
