@@ -233,9 +233,15 @@ class Trainer:
         if stage == 'base':
             groups = [{'params': list(self.base.parameters()), 'lr': c['lr'], 'scale': 1.0}]
         else:
-            groups = [{'params': list(self.refiner.parameters()), 'lr': c['lr'], 'scale': 1.0},
-                      {'params': list(self.base.parameters()), 'lr': c['lr'] * c['baseLrScale'], 'scale': c['baseLrScale']}]
+            groups = [{'params': list(self.refiner.parameters()), 'lr': c['lr'], 'scale': 1.0}]
+            if not self._base_frozen(stage):
+                groups.append({'params': list(self.base.parameters()), 'lr': c['lr'] * c['baseLrScale'],
+                               'scale': c['baseLrScale']})
         return torch.optim.AdamW(groups, lr=c['lr'], weight_decay=c['weightDecay'])
+
+    def _base_frozen(self, stage: str) -> bool:
+        """refiner.baseLrScale 0: the refiner stage trains the refiner alone (base in eval mode, no base gradients)."""
+        return stage == 'refiner' and float(self.cfg['refiner']['baseLrScale']) == 0.0
 
     # ---------------------------------------------------------------- one stage
     def _run_stage(self, stage: str) -> None:
@@ -273,6 +279,10 @@ class Trainer:
         amp = self.device.type == 'cuda' and bool(self.cfg.get('amp', True))
         self.base.train()
         self.refiner.train()
+        frozen = self._base_frozen(stage)
+        if frozen:  # batch-norm statistics stay as trained, and no backward pass through the base
+            self.base.eval()
+        self.base.requires_grad_(not frozen)
         gen = torch.Generator(device=self.device)
         params = [p for g in opt.param_groups for p in g['params']]
         win: Dict[str, float] = {}
@@ -285,7 +295,7 @@ class Trainer:
             while True:
                 step = s['stage_step']
                 elapsed = time.time() - stage_t0
-                progress = max(step / max(1, c['steps']), elapsed / s['stage_budget'])
+                progress = 1.0 if c['steps'] <= 0 else max(step / c['steps'], elapsed / s['stage_budget'])
                 if progress >= 1.0 or self._out_of_time() or self.stop_requested:
                     break
                 for g in opt.param_groups:

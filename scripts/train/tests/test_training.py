@@ -126,3 +126,22 @@ def test_data_echo_trains_echo_steps_per_loaded_batch_and_resumes_in_sequence(ti
     assert train_cli.main(['--config', cfg_path, '--out', run, '--resume', '--max-steps', '2']) == 0
     # resumed at step 3 (the echo of batch 1: loaded again, same samples), then step 4 -> batch 2
     assert [i for s, i in loaded if s == STREAM_BASE] == list(range(batch, 3 * batch))
+
+
+def test_refiner_stage_with_base_lr_scale_0_trains_the_refiner_alone(tiny_cfg, tmp_path):
+    """baseLrScale 0 (configs/cpu-refiner.json): base weights and batch-norm statistics stay exactly as initialised."""
+    torch.manual_seed(0)
+    base, refiner = build_models(tiny_cfg)
+    init = str(tmp_path / 'init')
+    from cleanplate_train.checkpoint import save_checkpoint
+    save_checkpoint(init, {'config': tiny_cfg, 'base': base.state_dict(), 'refiner': refiner.state_dict(),
+                           'total_steps': 0, 'summary': {}})
+    cfg = dict(tiny_cfg, base=dict(tiny_cfg['base'], steps=0), refiner=dict(tiny_cfg['refiner'], baseLrScale=0.0))
+    cfg_path = write_json(tmp_path / 'cfg.json', cfg)
+    run = str(tmp_path / 'run')
+    assert train_cli.main(['--config', cfg_path, '--out', run, '--init', init]) == 0
+    ck = load_checkpoint(run)
+    assert ck['stage'] == 'done' and ck['summary']['steps'] == {'base': 0, 'refiner': tiny_cfg['refiner']['steps']}
+    for k, v in base.state_dict().items():
+        assert torch.equal(ck['base'][k], v), k
+    assert any(not torch.equal(ck['refiner'][k], v) for k, v in refiner.state_dict().items())
