@@ -321,12 +321,10 @@ function pull(src: Level): Level {
  * and the tap weights are the same products times v = 1.
  *
  * The column pairs (see `upsampleAxis`) share their two taps and the row's
- * weights: the pair loop loads each tap once and carries the right taps over
- * to the next pair. Columns not in a whole pair go through `fillColumns`. The
- * pair loop exists twice, `fillBytes` (rounded into the output) and
- * `fillFloats` (a row of pushed colours), identical but for the array type
- * and the rounding: with one array type per store V8 compiles it much tighter
- * than with two (about a tenth of the whole run). Keep the two in step.
+ * weights: `fillRow`'s pair loop loads each tap once and carries the right
+ * taps over to the next pair. Columns not in a whole pair go through
+ * `fillColumns`. The same code fills a row of pushed colours (float32) and
+ * rounds into the output (a Uint8ClampedArray store rounds half to even).
  */
 
 /** The plain fill, one pixel at a time with the axis tables, of the columns xs .. xe - 1 into out[o + 3 * x ..]. */
@@ -384,20 +382,12 @@ function pairWeights(fy: number): Float64Array {
 }
 const PAIR_WEIGHTS = new Float64Array(8);
 
-/** 1.5 * 2^52: x + ROUND - ROUND rounds a float64 0 <= x < 2^51 to an integer, ties to even. */
-const ROUND = 6755399441055744;
-
 /**
- * The plain fill of the columns xs .. xe - 1 of an output row starting at
- * out[o], rounded to bytes; `clamped` is the same memory as `out`. The pair
- * loop rounds with ROUND and stores plain bytes, which is cheaper than a
- * Uint8ClampedArray store and gives the same byte: a fill value is a sum of
- * colours in 0..255 times non-negative weights summing to exactly 1 (all
- * multiples of 1/16), so it lies in 0 .. 255 up to a rounding error, where
- * ToUint8Clamp is also round-half-to-even.
+ * The plain fill of the columns xs .. xe - 1 of a row starting at out[o]: a
+ * row of pushed colours (Float32Array) or output bytes (Uint8ClampedArray).
  */
-function fillBytes(out: Uint8Array, clamped: Uint8ClampedArray, o: number, c0: Float32Array, c1: Float32Array, fy: number, ax: Axis, xs: number, xe: number): void {
-  const [k0, k1] = fillAroundPairs(clamped, o, c0, c1, fy, ax, xs, xe);
+function fillRow(out: Float32Array | Uint8ClampedArray, o: number, c0: Float32Array, c1: Float32Array, fy: number, ax: Axis, xs: number, xe: number): void {
+  const [k0, k1] = fillAroundPairs(out, o, c0, c1, fy, ax, xs, xe);
   if (k1 <= k0) return;
   const pw = pairWeights(fy);
   const [a00, a01, a10, a11, b00, b01, b10, b11] = pw;
@@ -410,42 +400,6 @@ function fillBytes(out: Uint8Array, clamped: Uint8ClampedArray, o: number, c0: F
   let gL1 = c1[t + 1];
   let bL1 = c1[t + 2];
   for (let k = k0, ok = o + 6 * k0 + 3; k < k1; k++, ok += 6) {
-    t += 3;
-    const rR0 = c0[t];
-    const gR0 = c0[t + 1];
-    const bR0 = c0[t + 2];
-    const rR1 = c1[t];
-    const gR1 = c1[t + 1];
-    const bR1 = c1[t + 2];
-    out[ok] = a00 * rL0 + a01 * rR0 + a10 * rL1 + a11 * rR1 + ROUND - ROUND;
-    out[ok + 1] = a00 * gL0 + a01 * gR0 + a10 * gL1 + a11 * gR1 + ROUND - ROUND;
-    out[ok + 2] = a00 * bL0 + a01 * bR0 + a10 * bL1 + a11 * bR1 + ROUND - ROUND;
-    out[ok + 3] = b00 * rL0 + b01 * rR0 + b10 * rL1 + b11 * rR1 + ROUND - ROUND;
-    out[ok + 4] = b00 * gL0 + b01 * gR0 + b10 * gL1 + b11 * gR1 + ROUND - ROUND;
-    out[ok + 5] = b00 * bL0 + b01 * bR0 + b10 * bL1 + b11 * bR1 + ROUND - ROUND;
-    rL0 = rR0;
-    gL0 = gR0;
-    bL0 = bR0;
-    rL1 = rR1;
-    gL1 = gR1;
-    bL1 = bR1;
-  }
-}
-
-/** `fillBytes` for a row of pushed colours (float32, starting at out[0]). */
-function fillFloats(out: Float32Array, c0: Float32Array, c1: Float32Array, fy: number, ax: Axis, xs: number, xe: number): void {
-  const [k0, k1] = fillAroundPairs(out, 0, c0, c1, fy, ax, xs, xe);
-  if (k1 <= k0) return;
-  const pw = pairWeights(fy);
-  const [a00, a01, a10, a11, b00, b01, b10, b11] = pw;
-  let t = 3 * k0;
-  let rL0 = c0[t];
-  let gL0 = c0[t + 1];
-  let bL0 = c0[t + 2];
-  let rL1 = c1[t];
-  let gL1 = c1[t + 1];
-  let bL1 = c1[t + 2];
-  for (let k = k0, ok = 6 * k0 + 3; k < k1; k++, ok += 6) {
     t += 3;
     const rR0 = c0[t];
     const gR0 = c0[t + 1];
@@ -540,8 +494,8 @@ class PushedLevel {
     // The plain fill outside the columns with weight; the blend inside.
     const xs = Math.min(lo[y], width);
     const xe = Math.max(hi[y] + 1, xs);
-    fillFloats(out, c0, c1, fy, ax, 0, xs);
-    fillFloats(out, c0, c1, fy, ax, xe, width);
+    fillRow(out, 0, c0, c1, fy, ax, 0, xs);
+    fillRow(out, 0, c0, c1, fy, ax, xe, width);
     for (let x = xs, o = row + 4 * xs; x < xe; x++, o += 4) {
       const ox = 3 * x;
       const w = d[o + 3];
@@ -569,7 +523,7 @@ class PushedLevel {
 /**
  * The full-resolution foreground: each pixel's confident colour blended with
  * the bilinear up-sampling of the pushed level 1 by its confidence. Outside
- * the level-1 blocks with alpha > 0 that is the plain fill (`fillBytes`);
+ * the level-1 blocks with alpha > 0 that is the plain fill (`fillRow`);
  * inside, pixel by pixel: the shot where alpha is 255, else the blend.
  */
 function compose(conf: Confident, width: number, height: number, l1: PushedLevel): { data: Uint8Array; stats: DecontaminateStats } {
@@ -593,8 +547,8 @@ function compose(conf: Confident, width: number, height: number, l1: PushedLevel
     // Columns 2 lo .. 2 hi + 1 of the level-1 block row.
     const xs = Math.min(2 * lo[y >> 1], width);
     const xe = Math.max(Math.min(2 * hi[y >> 1] + 2, width), xs);
-    fillBytes(out, clamped, row * 3, c0, c1, fy, ax, 0, xs);
-    fillBytes(out, clamped, row * 3, c0, c1, fy, ax, xe, width);
+    fillRow(clamped, row * 3, c0, c1, fy, ax, 0, xs);
+    fillRow(clamped, row * 3, c0, c1, fy, ax, xe, width);
     for (let x = xs; x < xe; x++) {
       const p = row + x;
       const o = p * 3;
