@@ -35,10 +35,9 @@ export async function withPlateAlignment(
       const prepared = await preparePlate(cv, align, input);
       const alignMs = Math.round(performance.now() - t0);
       const r = await engine.matte({ shot: input.shot, plate: { width, height, data: prepared.aligned } });
-      let differing = 0;
-      for (let i = 0; i < r.alpha.data.length; i++) if (r.alpha.data[i] > 127) differing++;
       const warnings = mismatchWarnings({
-        differingFraction: differing / (width * height),
+        // The engine's own count of alpha > 0.5 (MatteDiagnostics.foregroundFraction).
+        differingFraction: r.diagnostics.foregroundFraction,
         mismatchWarn: align.mismatchWarn,
         alignment: prepared.align.alignment,
         alignmentNote: prepared.align.note,

@@ -388,3 +388,27 @@ test("executionProvider 'cuda' without a CUDA provider fails with a config error
     await e.close();
   }
 });
+
+test('behind plate alignment, the mismatch warning uses the engine foreground fraction (alpha > 0.5)', async () => {
+  const { withPlateAlignment } = await import('../../src/engine/aligned.js');
+  const [W, H] = [40, 30];
+  const alpha = new Uint8Array(W * H);
+  alpha.fill(200, 0, 0.3 * W * H); // top 30% of the rows: foreground
+  const inner = {
+    name: 'neural' as const,
+    describe: () => ({}),
+    close: async () => undefined,
+    matte: async (input: { shot: RgbImage; plate: RgbImage }) => ({
+      alpha: { width: W, height: H, data: alpha },
+      alignedPlate: input.plate,
+      warnings: [],
+      diagnostics: { alignment: 'none' as const, homography: [1, 0, 0, 0, 1, 0, 0, 0, 1], alignmentResidualPx: null, foregroundFraction: 0.3 },
+      timings: {},
+    }),
+  };
+  const { shot, plate } = makePair(W, H);
+  const run = async (mismatchWarn: number) =>
+    (await (await withPlateAlignment(inner, { align: 'off', matchColour: false, mismatchWarn })).matte({ shot, plate })).warnings;
+  assert.ok((await run(0.2)).some((w) => w.startsWith('plate does not match the shot: 30%')), JSON.stringify(await run(0.2)));
+  assert.ok(!(await run(0.4)).some((w) => w.startsWith('plate does not match the shot')));
+});
