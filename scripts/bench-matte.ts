@@ -5,7 +5,7 @@
  * /proc, Linux) per engine. Not a test: numbers go into docs/benchmarks.md
  * with the machine named.
  *
- *   npm run bench -- [--engines classical,neural] [--width 4480 --height 6720] [--runs 1]
+ *   npm run bench -- [--engines classical,neural] [--width 4480 --height 6720] [--runs 1] [--config FILE]
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -54,6 +54,7 @@ async function main(): Promise<void> {
       width: { type: 'string', default: '4480' },
       height: { type: 'string', default: '6720' },
       runs: { type: 'string', default: '1' },
+      config: { type: 'string' },
     },
   });
   const width = Number(values.width);
@@ -68,7 +69,8 @@ async function main(): Promise<void> {
   for (const engine of values.engines.split(',')) {
     for (let r = 1; r <= Number(values.runs); r++) {
       const out = path.join(dir, `${engine}-${r}.png`);
-      const res = await runOnce(['matte', session.shots[0].path, session.plate.path, '-o', out, '--engine', engine]);
+      const config = values.config ? ['--config', path.resolve(values.config)] : [];
+      const res = await runOnce(['matte', session.shots[0].path, session.plate.path, '-o', out, '--engine', engine, ...config]);
       const stages = /\((.*)\)/.exec(res.out)?.[1] ?? res.out;
       console.log(`| ${engine} | ${r} | ${res.seconds.toFixed(2)} | ${res.peakMb.toFixed(0)} | ${stages} |`);
     }

@@ -2,7 +2,7 @@
  * Benchmark of the neural engine on a synthetic full-size shot/plate pair (default 4480x6720, 30 MP).
  *
  *   node --import tsx scripts/bench-neural.ts [--model-dir DIR] [--width 4480] [--height 6720]
- *     [--runs 2] [--provider auto|cpu|cuda] [--threads 0] [--base-long-side 512]
+ *     [--runs 2] [--provider auto|cpu|cuda] [--threads 0] [--base-long-side 512] [--flip-average on|off]
  *     [--mode budget|threshold] [--budget 0.08] [--threshold 0.1] [--max-patches 0] [--batch 1024]
  *
  * Default model: the tiny random-weight fixture (test/fixtures/bgm-tiny), which measures the engine's
@@ -33,6 +33,7 @@ const { values: args } = parseArgs({
     provider: { type: 'string', default: 'cpu' },
     threads: { type: 'string', default: '0' },
     'base-long-side': { type: 'string', default: '512' },
+    'flip-average': { type: 'string', default: 'on' },
     mode: { type: 'string', default: 'budget' },
     budget: { type: 'string', default: '0.08' },
     threshold: { type: 'string', default: '0.1' },
@@ -72,6 +73,11 @@ function makePair(W: number, H: number): { shot: RgbImage; plate: RgbImage } {
   return { shot: { width: W, height: H, data: shot }, plate: { width: W, height: H, data: plate } };
 }
 
+function onOff(v: string): boolean {
+  if (v !== 'on' && v !== 'off') throw new Error(`--flip-average must be on or off, got ${v}`);
+  return v === 'on';
+}
+
 const mb = (kb: number) => `${(kb / 1024).toFixed(0)} MB`;
 
 async function main(): Promise<void> {
@@ -82,6 +88,7 @@ async function main(): Promise<void> {
     modelDir: String(args['model-dir']),
     executionProvider: args.provider as NeuralConfig['executionProvider'],
     baseLongSide: Number(args['base-long-side']),
+    flipAverage: onOff(String(args['flip-average'])),
     refine: { mode: args.mode as 'budget' | 'threshold', pixelBudget: Number(args.budget), threshold: Number(args.threshold), maxPatches: Number(args['max-patches']) },
     threads: Number(args.threads),
   };

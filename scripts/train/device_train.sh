@@ -49,10 +49,6 @@ main() {
   timeout "$eval_s" "$PY" scripts/train/evaluate.py --run "$RUN" --data "$DATA" --backgrounds "$DATA/backgrounds" \
     --out "$OUT_DIR/heldout.json" | head -c 4000
   echo
-  if [ "$(left)" -gt 25 ]; then
-    echo "== int8 comparison (optional)"
-    timeout $(( $(left) - 10 )) "$PY" scripts/train/quantize_check.py --model "$OUT_DIR/model" --out "$OUT_DIR/int8.json"
-  fi
   echo "== summary"
   "$PY" scripts/train/summarize.py --run "$RUN" --out "$OUT_DIR/metrics.json" --heldout "$OUT_DIR/heldout.json" \
     --export "$OUT_DIR/export.json"

@@ -5,7 +5,7 @@
  *
  * Settings the daemon can apply live: shares (InboxWatcher.updateConfig),
  * watch.*, plates.*, jobs.maxAttempts / retryBackoffSec, limits.*,
- * engine.classical.*, engine.neural.baseLongSide / refine.*, postprocess.*,
+ * engine.classical.*, engine.neural.baseLongSide / flipAverage / refine.*, postprocess.*,
  * outputs.*, notify.*, schedule.*, retention.*. The ones in
  * {@link RESTART_REQUIRED} need a restart (the daemon logs a warning and keeps
  * running with the old value).

@@ -137,7 +137,22 @@ export const neuralSchema = z
       .enum(['auto', 'cpu', 'cuda'])
       .default('auto')
       .describe('auto: CUDA when onnxruntime-node has it (logged), else CPU; cuda: fail at start-up without it.'),
-    baseLongSide: positiveInt().min(128).max(2048).default(512).describe('Long side the base network sees.'),
+    baseLongSide: positiveInt()
+      .min(128)
+      .max(2048)
+      .default(640)
+      .describe(
+        'Long side the base network sees (smaller images are not enlarged). With flipAverage, 640 scored ' +
+          'clearly better than 512 on `cleanplate eval` and about as well as 768, which costs ~0.3 s more at ' +
+          '30 MP on 2 CPU cores (docs/benchmarks.md).',
+      ),
+    flipAverage: z
+      .boolean()
+      .default(true)
+      .describe(
+        'Also run the base network on the mirrored shot and plate and average the two predictions (test-time ' +
+          'augmentation): one more base run, lower error in every comparison measured (docs/benchmarks.md).',
+      ),
     refine: z
       .object({
         mode: z
@@ -158,10 +173,10 @@ export const neuralSchema = z
           .number()
           .int()
           .min(0)
-          .default(2048)
+          .default(1024)
           .describe(
             'Most 8x8 patches refined per image, in either mode (0: no cap); the largest predicted errors win. ' +
-              'Bounds the refiner time at large sizes: 2048 patches take about 0.4 s on 2 CPU cores (docs/benchmarks.md).',
+              'Bounds the refiner time at large sizes: 1024 patches take about 0.2 s on 2 CPU cores (docs/benchmarks.md).',
           ),
       })
       .strict()

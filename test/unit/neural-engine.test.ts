@@ -24,6 +24,7 @@ function cfg(over: Partial<NeuralConfig> = {}): NeuralConfig {
     modelDir: FIXTURE,
     executionProvider: 'cpu',
     baseLongSide: 512,
+    flipAverage: false,
     refine: { mode: 'budget', maxPatches: 0, pixelBudget: 0.08, threshold: 0.1 },
     threads: 1,
     ...over,
@@ -66,7 +67,24 @@ function bil(p: Float32Array, h: number, w: number, y: number, x: number, H: num
 }
 const byte = (v: number) => Math.round(Math.min(1, Math.max(0, v)) * 255);
 
-async function referenceMatte(shot: RgbImage, plate: RgbImage, bw: number, bh: number, k: number | 'none' | { threshold: number }) {
+/** Left-right mirror of every row (`bw` values each) of a stack of planes. */
+function mirrored(p: Float32Array, bw: number): Float32Array {
+  const out = new Float32Array(p.length);
+  for (let i = 0; i < p.length; i++) {
+    const x = i % bw;
+    out[i] = p[i - x + bw - 1 - x];
+  }
+  return out;
+}
+
+async function referenceMatte(
+  shot: RgbImage,
+  plate: RgbImage,
+  bw: number,
+  bh: number,
+  k: number | 'none' | { threshold: number },
+  flipAverage = false,
+) {
   const W = shot.width;
   const H = shot.height;
   const small = async (img: RgbImage) => {
@@ -82,10 +100,24 @@ async function referenceMatte(shot: RgbImage, plate: RgbImage, bw: number, bh: n
   const base = await ort.InferenceSession.create(path.join(FIXTURE, 'base.onnx'), opts);
   const refiner = await ort.InferenceSession.create(path.join(FIXTURE, 'refiner.onnx'), opts);
   try {
+    const smallShot = await small(shot);
+    const smallPlate = await small(plate);
     const out = await base.run({
-      shot: new ort.Tensor('float32', await small(shot), [1, 3, bh, bw]),
-      plate: new ort.Tensor('float32', await small(plate), [1, 3, bh, bw]),
+      shot: new ort.Tensor('float32', smallShot, [1, 3, bh, bw]),
+      plate: new ort.Tensor('float32', smallPlate, [1, 3, bh, bw]),
     });
+    if (flipAverage) {
+      // Base on the mirrored pair; alpha, residual and error become the mean with the mirrored-back outputs.
+      const m = await base.run({
+        shot: new ort.Tensor('float32', mirrored(smallShot, bw), [1, 3, bh, bw]),
+        plate: new ort.Tensor('float32', mirrored(smallPlate, bw), [1, 3, bh, bw]),
+      });
+      for (const name of ['alpha', 'fgr_res', 'error']) {
+        const a = out[name].data as Float32Array;
+        const b = mirrored(m[name].data as Float32Array, bw);
+        for (let i = 0; i < a.length; i++) a[i] = (a[i] + b[i]) / 2;
+      }
+    }
     const hw = bh * bw;
     const low = [out.alpha.data as Float32Array];
     const fgr = out.fgr_res.data as Float32Array;
@@ -218,6 +250,27 @@ for (const [W, H] of [
     }
   });
 }
+
+test('flipAverage: matte() equals the reference with the mirrored base run averaged in, and differs from one run', async () => {
+  const { shot, plate } = makePair(70, 45);
+  const engine = await createNeuralEngine(cfg({ flipAverage: true }));
+  try {
+    assert.equal(engine.describe().flipAverage, true);
+    const res = await engine.matte({ shot, plate });
+    assert.equal(res.diagnostics.flipAverage, true);
+    const k = Math.round((0.08 * 70 * 45) / 64);
+    assert.equal(res.diagnostics.patchesRefined, k);
+    const ref = await referenceMatte(shot, plate, 64, 48, k, true);
+    const a = diffStats(res.alpha.data, ref.alpha);
+    const f = diffStats(res.foreground?.data ?? new Uint8Array(), ref.fg);
+    assert.ok(a.max <= 1 && a.count <= 2, `alpha differs: ${JSON.stringify(a)}`);
+    assert.ok(f.max <= 1 && f.count <= 6, `foreground differs: ${JSON.stringify(f)}`);
+    const single = await referenceMatte(shot, plate, 64, 48, k, false);
+    assert.ok(diffStats(res.alpha.data, single.alpha).count > 100, 'flip averaging must change the matte');
+  } finally {
+    await engine.close();
+  }
+});
 
 test('threshold vs budget modes, budget 0, and batching give consistent results', async () => {
   const { shot, plate } = makePair(70, 45);

@@ -1,12 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  averageMirrored,
   axisMap,
   baseSizeFor,
   bilinearAt,
   cellErrors,
   CoarseUpsampler,
   gridShape,
+  mirrorPlanes,
   roundHalfEven,
   extractWindows,
   rgbToPlanar,
@@ -349,4 +351,21 @@ test('rgbToPlanar converts interleaved bytes to NCHW 0..1', () => {
   const p = rgbToPlanar(new Uint8Array([255, 0, 51, 0, 255, 102]), 2, 1);
   assert.deepEqual(Array.from(p).map((v) => Math.round(v * 1000) / 1000), [1, 0, 0, 1, 0.2, 0.4]);
   assert.throws(() => rgbToPlanar(new Uint8Array(5), 2, 1), RangeError);
+});
+
+test('mirrorPlanes flips every row of every plane; averageMirrored averages with the mirrored-back map', () => {
+  // 2 planes of 2x3: values 0..11
+  const src = Float32Array.from({ length: 12 }, (_, i) => i);
+  assert.deepEqual(Array.from(mirrorPlanes(src, 2, 2, 3)), [2, 1, 0, 5, 4, 3, 8, 7, 6, 11, 10, 9]);
+  assert.deepEqual(mirrorPlanes(mirrorPlanes(src, 2, 2, 3), 2, 2, 3), src);
+  assert.throws(() => mirrorPlanes(src, 2, 2, 2), RangeError);
+  // A network that is exactly mirror-equivariant gives mirror(f(x)) for the mirrored input: the mean is f(x).
+  const dst = src.slice();
+  averageMirrored(dst, mirrorPlanes(src, 2, 2, 3), 2, 2, 3);
+  assert.deepEqual(dst, src);
+  // Otherwise the mean of the two predictions, pixel by pixel.
+  const a = new Float32Array([0, 0, 1, 1]);
+  averageMirrored(a, new Float32Array([1, 0, 0, 0]), 1, 2, 2);
+  assert.deepEqual(Array.from(a), [0, 0.5, 0.5, 0.5]);
+  assert.throws(() => averageMirrored(a, new Float32Array(3), 1, 2, 2), RangeError);
 });

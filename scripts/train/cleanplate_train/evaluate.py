@@ -65,7 +65,8 @@ def evaluate(base: BaseNet, refiner: Refiner, cfg: Dict[str, Any], device: Optio
                 st = torch.from_numpy(shot.transpose(2, 0, 1)).unsqueeze(0).to(dev)
                 pt = torch.from_numpy(plate.transpose(2, 0, 1)).unsqueeze(0).to(dev)
                 with torch.no_grad():
-                    r = matte(base, refiner, st, pt, int(e['baseLongSide']), 'budget', float(e['pixelBudget']))
+                    r = matte(base, refiner, st, pt, int(e['baseLongSide']), 'budget', float(e['pixelBudget']),
+                              flip_average=bool(e.get('flipAverage', False)))
                 gt = c['alpha']
                 a_ref = r['alpha'][0, 0].float().cpu().numpy()
                 a_base = r['coarse_alpha'][0, 0].float().cpu().numpy()
@@ -84,6 +85,7 @@ def evaluate(base: BaseNet, refiner: Refiner, cfg: Dict[str, Any], device: Optio
         'mseX1e3': {k: round(float(np.mean(v)), 3) if v else None for k, v in acc.items()},
         'perItem': per, 'items': len(per), 'backgrounds': len(bgs), 'composites': len(acc['refined']),
         'baseLongSide': int(e['baseLongSide']), 'pixelBudget': float(e['pixelBudget']),
+        'flipAverage': bool(e.get('flipAverage', False)),
         'refinedPatches': patches, 'seconds': round(time.time() - t0, 1),
     }
     log('held-out: %s over %d composites (%.1fs)' % (out['mseX1e3'], out['composites'], out['seconds']))

@@ -33,12 +33,18 @@ def downscale(x: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
 @torch.no_grad()
 def matte(base: BaseNet, refiner: Refiner, shot: torch.Tensor, plate: torch.Tensor, base_long_side: int = 512,
           mode: str = 'budget', pixel_budget: float = 0.08, threshold: float = 0.1,
-          use_refiner: bool = True) -> Dict[str, torch.Tensor]:
+          use_refiner: bool = True, flip_average: bool = False) -> Dict[str, torch.Tensor]:
     """Mattes full-res shot/plate [1,3,H,W] (0..1). Returns alpha [1,1,H,W], foreground [1,3,H,W] (0..1),
-    coarse_alpha (upsampled base alpha) and the number of refined patches ('patches', 0-d tensor)."""
+    coarse_alpha (upsampled base alpha) and the number of refined patches ('patches', 0-d tensor).
+    flip_average: the engine's `engine.neural.flipAverage` (base also run on the mirrored pair; alpha, residual
+    and error averaged with the mirrored-back outputs; hidden features from the unmirrored run)."""
     H, W = shot.shape[2], shot.shape[3]
     hs, ws = base_size(H, W, base_long_side)
-    alpha_l, fgr_l, err_l, hid_l = base(downscale(shot, (hs, ws)), downscale(plate, (hs, ws)))
+    shot_l, plate_l = downscale(shot, (hs, ws)), downscale(plate, (hs, ws))
+    alpha_l, fgr_l, err_l, hid_l = base(shot_l, plate_l)
+    if flip_average:
+        m_alpha, m_fgr, m_err, _ = base(shot_l.flip(3), plate_l.flip(3))
+        alpha_l, fgr_l, err_l = ((a + m.flip(3)) / 2 for a, m in ((alpha_l, m_alpha), (fgr_l, m_fgr), (err_l, m_err)))
     alpha = P.upsample(alpha_l, (H, W))
     fgr_res = P.upsample(fgr_l, (H, W))
     coarse = alpha

@@ -103,6 +103,22 @@ def test_reference_inference_shapes(tiny_cfg):
     assert r['alpha'].min() >= 0 and r['alpha'].max() <= 1
 
 
+def test_flip_average_makes_the_coarse_alpha_mirror_equivariant(tiny_cfg):
+    torch.manual_seed(0)
+    base, refiner = build_models(tiny_cfg)
+    base.eval()
+    refiner.eval()
+    shot, plate = torch.rand(1, 3, 64, 96), torch.rand(1, 3, 64, 96)
+    kw = dict(base_long_side=48, use_refiner=False)
+    one, flipped = matte(base, refiner, shot, plate, **kw), matte(base, refiner, shot.flip(3), plate.flip(3), **kw)
+    # a random network is far from equivariant; the averaged one is exactly (up to float rounding)
+    assert (one['coarse_alpha'] - flipped['coarse_alpha'].flip(3)).abs().max() > 1e-3
+    avg = matte(base, refiner, shot, plate, flip_average=True, **kw)
+    avg_f = matte(base, refiner, shot.flip(3), plate.flip(3), flip_average=True, **kw)
+    assert (avg['coarse_alpha'] - avg_f['coarse_alpha'].flip(3)).abs().max() < 1e-5
+    assert torch.allclose(avg['coarse_alpha'], (one['coarse_alpha'] + flipped['coarse_alpha'].flip(3)) / 2, atol=1e-5)
+
+
 def test_data_echo_trains_echo_steps_per_loaded_batch_and_resumes_in_sequence(tiny_cfg, tmp_path, monkeypatch):
     from cleanplate_train.data.dataset import STREAM_BASE, SynthDataset
     loaded = []

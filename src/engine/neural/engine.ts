@@ -2,7 +2,9 @@
  * The neural matting engine: BGMv2-style base network at low resolution plus a patch refiner at
  * full resolution, both ONNX (contract: cleanplate-bgm/1, see model.ts and sampling.ts).
  *
- * matte(): (1) shot and plate resized with sharp to the base size, run base; (2) one streaming
+ * matte(): (1) shot and plate resized with sharp to the base size, run base (with `flipAverage`
+ * also on the mirrored pair, alpha / residual / error averaged with the mirrored-back outputs;
+ * the hidden features stay those of the unmirrored run); (2) one streaming
  * bilinear pass writes 8-bit coarse alpha/foreground; (3) the worst cells by predicted error
  * (budget or threshold) are cut into [N, 10+hidden, 16, 16] windows, refined in batches and their
  * 8x8 centres written back; (4) a MatteResult with diagnostics and stage timings.
@@ -29,6 +31,8 @@ import {
   extractWindows,
   gridShape,
   CoarseUpsampler,
+  averageMirrored,
+  mirrorPlanes,
   rgbToPlanar,
   selectCells,
   writeBackPatches,
@@ -152,6 +156,19 @@ export async function createNeuralEngine(cfg: NeuralConfig, opts: NeuralEngineOp
     const bFgr = expectDims(baseOut.fgr_res, [1, 3, h, w], 'base output fgr_res');
     const bErr = expectDims(baseOut.error, [1, 1, h, w], 'base output error');
     const bHidden = expectDims(baseOut.hidden, [1, hidden, h, w], 'base output hidden');
+    if (cfg.flipAverage) {
+      const mirroredOut = await run(
+        model.base,
+        {
+          shot: new ort.Tensor('float32', mirrorPlanes(shotSmall, 3, h, w), [1, 3, h, w]),
+          plate: new ort.Tensor('float32', mirrorPlanes(plateSmall, 3, h, w), [1, 3, h, w]),
+        },
+        'base network (mirrored)',
+      );
+      averageMirrored(bAlpha, expectDims(mirroredOut.alpha, [1, 1, h, w], 'base output alpha'), 1, h, w);
+      averageMirrored(bFgr, expectDims(mirroredOut.fgr_res, [1, 3, h, w], 'base output fgr_res'), 3, h, w);
+      averageMirrored(bErr, expectDims(mirroredOut.error, [1, 1, h, w], 'base output error'), 1, h, w);
+    }
     lap('base');
 
     // (2) coarse full-resolution alpha / foreground, streamed row by row in chunks
@@ -214,6 +231,7 @@ export async function createNeuralEngine(cfg: NeuralConfig, opts: NeuralEngineOp
         modelVersion: info.version,
         provider: model.provider,
         baseSize: { width: w, height: h },
+        flipAverage: cfg.flipAverage,
         refineMode: rule.mode,
         patchesRefined: cells.length,
         patchesTotal: cellError.length,
@@ -234,6 +252,7 @@ export async function createNeuralEngine(cfg: NeuralConfig, opts: NeuralEngineOp
       provider: model.provider,
       threads: model.threads,
       baseLongSide: cfg.baseLongSide,
+      flipAverage: cfg.flipAverage,
       trainedBaseLongSide: info.trainedBaseLongSide,
       baseMultiple: info.baseMultiple,
       patchSize: P,

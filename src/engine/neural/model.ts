@@ -124,7 +124,9 @@ export function probeCuda(): CudaProbe {
 /**
  * Session options shared by base and refiner. Thread-pool spinning is off: between refiner batches
  * the main thread extracts windows, and spinning ORT workers would steal its cores (measured on the
- * 2-core dev box: window extraction ~40% faster, inference itself no slower).
+ * 2-core dev box: window extraction ~40% faster, inference itself no slower). ONNX Runtime's own
+ * log goes straight to stderr, past the daemon's logger: only its errors are let through (graph
+ * optimisation notices, e.g. one line per folded constant of a quantized model, are not).
  */
 export function sessionOptions(provider: Provider, threads: number): InferenceSession.SessionOptions {
   return {
@@ -134,6 +136,7 @@ export function sessionOptions(provider: Provider, threads: number): InferenceSe
     intraOpNumThreads: threads > 0 ? threads : Math.max(1, os.availableParallelism()),
     interOpNumThreads: 1,
     executionMode: 'sequential',
+    logSeverityLevel: 3,
     extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
   };
 }

@@ -9,7 +9,8 @@
  * - the per-cell error (error map resampled to the patch grid) and patch selection (budget /
  *   threshold);
  * - extraction of the refiner's [N, 6+C, S, S] windows;
- * - write-back of the refined patch centres.
+ * - write-back of the refined patch centres;
+ * - mirroring of planar maps, for the flip-averaged base run (test-time augmentation).
  *
  * Every full-resolution value of a base output, wherever it is needed (the coarse alpha and
  * foreground, the refiner windows), comes from {@link bilinearAt}'s exact expression on the same
@@ -531,4 +532,33 @@ export function rgbToPlanar(rgb: Uint8Array, w: number, h: number, out = new Flo
     out[2 * n + i] = rgb[i * 3 + 2] / 255;
   }
   return out;
+}
+
+/**
+ * Mirrors `channels` planes of `h * w` values left-right into `out` (a new array by default).
+ * `src` and `out` must not overlap.
+ */
+export function mirrorPlanes(src: Float32Array, channels: number, h: number, w: number, out = new Float32Array(channels * h * w)): Float32Array {
+  if (src.length !== channels * h * w || out.length !== src.length) {
+    throw new RangeError(`mirrorPlanes: ${src.length} values for ${channels}x${h}x${w}`);
+  }
+  for (let r = 0; r < channels * h; r++) {
+    const row = r * w;
+    for (let x = 0; x < w; x++) out[row + x] = src[row + w - 1 - x];
+  }
+  return out;
+}
+
+/**
+ * Flip averaging of base outputs, in place: `dst = (dst + mirror(mirrored)) / 2`, where `mirrored`
+ * is the network's output for the mirrored input (`channels` planes of `h * w`).
+ */
+export function averageMirrored(dst: Float32Array, mirrored: Float32Array, channels: number, h: number, w: number): void {
+  if (dst.length !== channels * h * w || mirrored.length !== dst.length) {
+    throw new RangeError(`averageMirrored: ${dst.length} and ${mirrored.length} values for ${channels}x${h}x${w}`);
+  }
+  for (let r = 0; r < channels * h; r++) {
+    const row = r * w;
+    for (let x = 0; x < w; x++) dst[row + x] = (dst[row + x] + mirrored[row + w - 1 - x]) * 0.5;
+  }
 }
