@@ -163,10 +163,11 @@ export const neuralSchema = z
           .number()
           .min(0)
           .max(1)
-          .default(0.03)
+          .default(0.15)
           .describe(
-            'Fraction of full-resolution pixels the refiner may recompute (mode: budget). Time grows linearly: ' +
-              'on 2 CPU cores a 30 MP frame takes about 0.7 s per 0.01 (docs/benchmarks.md).',
+            'Fraction of full-resolution pixels the refiner may recompute (mode: budget), up to maxPatches. ' +
+              'Time grows with the patch count: about 0.25 s per 1000 patches on 2 CPU cores; at 30 MP maxPatches ' +
+              'is reached first (docs/benchmarks.md).',
           ),
         threshold: z.number().min(0).max(1).default(0.1).describe('Error-map threshold (mode: threshold).'),
         maxPatches: z
