@@ -205,14 +205,20 @@ export const postprocessSchema = z
       .number()
       .min(0)
       .max(0.5)
-      .default(0.0005)
-      .describe('Foreground islands smaller than this fraction of the image are removed (0: off).'),
+      .default(0)
+      .describe(
+        'Foreground islands smaller than this fraction of the image are removed (0: off). Off by default: it ' +
+          'removed real fringe strands, knit fuzz and small parts of objects (docs/benchmarks.md, post-processing).',
+      ),
     maxHoleFraction: z
       .number()
       .min(0)
       .max(0.5)
-      .default(0.0002)
-      .describe('Holes in the foreground smaller than this fraction of the image are filled (0: off).'),
+      .default(0)
+      .describe(
+        'Holes in the foreground smaller than this fraction of the image are filled (0: off). Off by default: it ' +
+          'closed lace holes and the gaps of meshes and foliage (docs/benchmarks.md, post-processing).',
+      ),
     decontaminate: z.boolean().default(true).describe('Remove plate colour from semi-transparent edge pixels.'),
     featherPx: z.number().min(0).max(50).default(0).describe('Gaussian feather of the alpha edge, in pixels (0: off).'),
   })
