@@ -78,17 +78,6 @@ def head_nodes(onnx, path):
     return sorted(heads)
 
 
-def drop_unused_initializers(onnx, path):
-    """Removes initializers no node reads (left by the quantizer; onnxruntime warns about each one)."""
-    model = onnx.load(path)
-    used = {name for node in model.graph.node for name in node.input}
-    keep = [t for t in model.graph.initializer if t.name in used]
-    if len(keep) != len(model.graph.initializer):
-        del model.graph.initializer[:]
-        model.graph.initializer.extend(keep)
-        onnx.save(model, path)
-
-
 def main(argv=None) -> int:
     """CLI entry point; exit 1 with a one-line message on bad input."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -152,7 +141,6 @@ def main(argv=None) -> int:
         q.quantize_static(pre, dst, Reader(), quant_format=q.QuantFormat.QDQ, per_channel=True,
                           activation_type=q.QuantType.QUInt8, weight_type=q.QuantType.QInt8,
                           calibrate_method=method, nodes_to_exclude=excluded)
-    drop_unused_initializers(onnx, dst)
     shutil.copy(os.path.join(a.model, 'refiner.onnx'), partial)
     report = compare(np, ort, src, dst, pairs, samples, a.runs)
     report.update(method=a.method, fp32Heads=excluded)
