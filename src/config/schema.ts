@@ -166,7 +166,7 @@ export const neuralSchema = z
           .default(0.15)
           .describe(
             'Fraction of full-resolution pixels the refiner may recompute (mode: budget), up to maxPatches. ' +
-              'Time grows with the patch count: about 0.25 s per 1000 patches on 2 CPU cores; at 30 MP maxPatches ' +
+              'Time grows with the patch count: about 0.3 s per 1000 patches on 2 CPU cores; at 30 MP maxPatches ' +
               'is reached first (docs/benchmarks.md).',
           ),
         threshold: z.number().min(0).max(1).default(0.1).describe('Error-map threshold (mode: threshold).'),
@@ -177,7 +177,7 @@ export const neuralSchema = z
           .default(1024)
           .describe(
             'Most 8x8 patches refined per image, in either mode (0: no cap); the largest predicted errors win. ' +
-              'Bounds the refiner time at large sizes: 1024 patches take about 0.2 s on 2 CPU cores (docs/benchmarks.md).',
+              'Bounds the refiner time at large sizes: 1024 patches take about 0.3 s on 2 CPU cores (docs/benchmarks.md).',
           ),
       })
       .strict()
