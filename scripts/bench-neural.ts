@@ -3,7 +3,7 @@
  *
  *   node --import tsx scripts/bench-neural.ts [--model-dir DIR] [--width 4480] [--height 6720]
  *     [--runs 2] [--provider auto|cpu|cuda] [--threads 0] [--base-long-side 512] [--flip-average on|off]
- *     [--mode budget|threshold] [--budget 0.08] [--threshold 0.1] [--max-patches 0] [--batch 1024]
+ *     [--mode budget|threshold] [--budget 0.08] [--threshold 0.1] [--max-patches 0] [--grow-rounds 0] [--grow-max-patches 1024] [--batch 1024]
  *
  * Default model: the tiny random-weight fixture (test/fixtures/bgm-tiny), which measures the engine's
  * own work (resize, upsampling, window extraction, write-back) more than network cost; pass
@@ -38,6 +38,8 @@ const { values: args } = parseArgs({
     budget: { type: 'string', default: '0.08' },
     threshold: { type: 'string', default: '0.1' },
     'max-patches': { type: 'string', default: '0' },
+    'grow-rounds': { type: 'string', default: '0' },
+    'grow-max-patches': { type: 'string', default: '1024' },
     batch: { type: 'string', default: '1024' },
   },
 });
@@ -89,7 +91,11 @@ async function main(): Promise<void> {
     executionProvider: args.provider as NeuralConfig['executionProvider'],
     baseLongSide: Number(args['base-long-side']),
     flipAverage: onOff(String(args['flip-average'])),
-    refine: { mode: args.mode as 'budget' | 'threshold', pixelBudget: Number(args.budget), threshold: Number(args.threshold), maxPatches: Number(args['max-patches']) },
+    refine: {
+      mode: args.mode as 'budget' | 'threshold',
+      pixelBudget: Number(args.budget), threshold: Number(args.threshold), maxPatches: Number(args['max-patches']),
+      grow: { rounds: Number(args['grow-rounds']), minChange: 0.05, maxPatches: Number(args['grow-max-patches']) },
+    },
     threads: Number(args.threads),
   };
   console.log(`machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), node ${process.version}`);

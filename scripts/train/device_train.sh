@@ -6,7 +6,7 @@
 # Writes under $OUT (default /tmp/cleanplate-out):
 #   model/{base.onnx,refiner.onnx,model.json}   exported model (parity-checked with onnxruntime when present)
 #   checkpoint/weights.pt                        weights-only checkpoint (fallback: export it elsewhere)
-#   train-log.txt, metrics.json, heldout.json, export.json, int8.json (when time is left)
+#   train-log.txt, metrics.json, heldout.json, export.json
 # Later steps run even when an earlier one fails, so whatever was trained gets exported.
 set -uo pipefail
 TOTAL="${1:-420}"

@@ -34,7 +34,11 @@ def main(argv=None) -> int:
     ap.add_argument('--init', default=None, help='start a fresh run from these weights (checkpoint or weights.pt): fine-tuning')
     ap.add_argument('--no-amp', action='store_true', help='disable bf16 autocast on CUDA')
     a = ap.parse_args(argv)
-    cfg = load_config(a.config)
+    try:
+        cfg = load_config(a.config)
+    except (OSError, ValueError) as e:
+        print('train.py: %s' % e, file=sys.stderr)
+        return 2
     if a.data:
         cfg['data']['root'] = os.path.abspath(a.data)
     if a.backgrounds:

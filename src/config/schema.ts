@@ -179,6 +179,35 @@ export const neuralSchema = z
             'Most 8x8 patches refined per image, in either mode (0: no cap); the largest predicted errors win. ' +
               'Bounds the refiner time at large sizes: 1024 patches take about 0.3 s on 2 CPU cores (docs/benchmarks.md).',
           ),
+        grow: z
+          .object({
+            rounds: z
+              .number()
+              .int()
+              .min(0)
+              .max(16)
+              .default(2)
+              .describe(
+                'Rounds of growing the refined area (0: off): after each refiner pass, the unrefined neighbours of ' +
+                  'every patch the refiner changed by more than minChange are refined too. The coarse alpha around ' +
+                  'a corrected patch is likely wrong as well, and a corrected patch beside an uncorrected one is a seam.',
+              ),
+            minChange: z
+              .number()
+              .min(0)
+              .max(1)
+              .default(0.05)
+              .describe('Mean absolute alpha change (0..1) of a refined patch that makes its neighbours refined in the next round.'),
+            maxPatches: z
+              .number()
+              .int()
+              .min(0)
+              .default(1024)
+              .describe('Most patches added by growing, over all rounds, on top of refine.maxPatches (the most changed patches grow first).'),
+          })
+          .strict()
+          .prefault({})
+          .describe('Growing the refined area from the patches the refiner corrected (docs/benchmarks.md, "Refiner growing").'),
       })
       .strict()
       .prefault({}),

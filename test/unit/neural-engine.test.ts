@@ -19,13 +19,15 @@ import type { RgbImage } from '../../src/image/types.js';
 
 const FIXTURE = path.join(packageRoot(), 'test', 'fixtures', 'bgm-tiny');
 
+const NO_GROW = { rounds: 0, minChange: 0.05, maxPatches: 1024 };
+
 function cfg(over: Partial<NeuralConfig> = {}): NeuralConfig {
   return {
     modelDir: FIXTURE,
     executionProvider: 'cpu',
     baseLongSide: 512,
     flipAverage: false,
-    refine: { mode: 'budget', maxPatches: 0, pixelBudget: 0.08, threshold: 0.1 },
+    refine: { mode: 'budget', maxPatches: 0, pixelBudget: 0.08, threshold: 0.1, grow: NO_GROW },
     threads: 1,
     ...over,
   };
@@ -84,6 +86,7 @@ async function referenceMatte(
   bh: number,
   k: number | 'none' | { threshold: number },
   flipAverage = false,
+  grow = NO_GROW,
 ) {
   const W = shot.width;
   const H = shot.height;
@@ -142,9 +145,10 @@ async function referenceMatte(
         : typeof k === 'number'
           ? [...ce].sort((a, b) => b.e - a.e || a.i - b.i).slice(0, k).map((c) => c.i)
           : ce.filter((c) => c.e > k.threshold).map((c) => c.i);
-    if (chosen.length > 0) {
-      const win = new Float32Array(chosen.length * 42 * 256);
-      chosen.forEach((cell, n) => {
+    // Refine `cells` (one refiner run); returns each cell's mean |refined - current| alpha (0..1).
+    const refineCells = async (cells: number[]): Promise<number[]> => {
+      const win = new Float32Array(cells.length * 42 * 256);
+      cells.forEach((cell, n) => {
         const cy = Math.floor(cell / gw);
         const cx = cell % gw;
         for (let i = 0; i < 16; i++)
@@ -164,25 +168,52 @@ async function referenceMatte(
             vals.forEach((v, c) => (win[((n * 42 + c) * 16 + i) * 16 + j] = v));
           }
       });
-      const r = await refiner.run({ patches: new ort.Tensor('float32', win, [chosen.length, 42, 16, 16]) });
+      const r = await refiner.run({ patches: new ort.Tensor('float32', win, [cells.length, 42, 16, 16]) });
       const ra = r.alpha.data as Float32Array;
       const rf = r.fgr_res.data as Float32Array;
-      chosen.forEach((cell, n) => {
+      return cells.map((cell, n) => {
         const cy = Math.floor(cell / gw);
         const cx = cell % gw;
+        let change = 0;
+        let count = 0;
         for (let i = 0; i < 8; i++)
           for (let j = 0; j < 8; j++) {
             const y = cy * 8 + i;
             const x = cx * 8 + j;
             if (y >= H || x >= W) continue;
-            alpha[y * W + x] = byte(ra[n * 64 + i * 8 + j]);
+            const a = byte(ra[n * 64 + i * 8 + j]);
+            change += Math.abs(a - alpha[y * W + x]);
+            count++;
+            alpha[y * W + x] = a;
             for (let c = 0; c < 3; c++) fg[(y * W + x) * 3 + c] = byte(shot.data[(y * W + x) * 3 + c] / 255 + rf[(n * 3 + c) * 64 + i * 8 + j]);
           }
+        return change / (255 * count);
       });
+    };
+    const done = new Set(chosen);
+    let round = chosen;
+    let grown = 0;
+    for (let r = 0; round.length > 0; r++) {
+      const changes = await refineCells(round);
+      if (r >= grow.rounds) break;
+      // Next round: unrefined 8-neighbours of the cells changed more than minChange, most changed first.
+      const next: number[] = [];
+      const order = round.map((cell, n) => ({ cell, c: changes[n] })).filter((o) => o.c > grow.minChange);
+      order.sort((a, b) => b.c - a.c || a.cell - b.cell);
+      for (const { cell } of order)
+        for (const [dy, dx] of [[-1, -1], [-1, 0], [-1, 1], [0, -1], [0, 0], [0, 1], [1, -1], [1, 0], [1, 1]]) {
+          const y = Math.floor(cell / gw) + dy;
+          const x = (cell % gw) + dx;
+          if (y < 0 || x < 0 || y >= gh || x >= gw || done.has(y * gw + x) || grown + next.length >= grow.maxPatches) continue;
+          done.add(y * gw + x);
+          next.push(y * gw + x);
+        }
+      grown += next.length;
+      round = next.sort((a, b) => a - b);
     }
     // Where the 8-bit alpha is 0 or 255 the foreground is the shot itself.
     for (let i = 0; i < W * H; i++) if (alpha[i] === 0 || alpha[i] === 255) fg.set(shot.data.subarray(i * 3, i * 3 + 3), i * 3);
-    return { alpha, fg, chosen, cellCount: gw * gh, cellErrors: ce.map((c) => c.e) };
+    return { alpha, fg, chosen, grown, cellCount: gw * gh, cellErrors: ce.map((c) => c.e) };
   } finally {
     await base.release();
     await refiner.release();
@@ -272,6 +303,53 @@ test('flipAverage: matte() equals the reference with the mirrored base run avera
   }
 });
 
+test('refine.grow: neighbours of changed patches are refined in further rounds, as the reference does, within grow.maxPatches', async () => {
+  const { shot, plate } = makePair(70, 45);
+  const k = 3;
+  const refine = (grow: NeuralConfig['refine']['grow']): NeuralConfig['refine'] => ({
+    mode: 'budget',
+    maxPatches: k,
+    pixelBudget: 1,
+    threshold: 0.1,
+    grow,
+  });
+  for (const grow of [
+    { rounds: 2, minChange: 0.02, maxPatches: 1024 },
+    { rounds: 5, minChange: 0.02, maxPatches: 11 },
+  ]) {
+    for (const refineBatch of [1024, 4]) {
+      const e = await createNeuralEngine(cfg({ refine: refine(grow) }), { refineBatch });
+      try {
+        const res = await e.matte({ shot, plate });
+        const ref = await referenceMatte(shot, plate, 64, 48, k, false, grow);
+        assert.ok(ref.grown > 0, 'the fixture refiner must change some patches by more than minChange');
+        assert.equal(res.diagnostics.patchesGrown, ref.grown, JSON.stringify(grow));
+        assert.equal(res.diagnostics.patchesRefined, k + ref.grown);
+        assert.ok(ref.grown <= grow.maxPatches);
+        const a = diffStats(res.alpha.data, ref.alpha);
+        const f = diffStats(res.foreground?.data ?? new Uint8Array(), ref.fg);
+        assert.ok(a.max <= 1 && a.count <= 2, `alpha differs: ${JSON.stringify(a)}`);
+        assert.ok(f.max <= 1 && f.count <= 6, `foreground differs: ${JSON.stringify(f)}`);
+      } finally {
+        await e.close();
+      }
+    }
+  }
+  const capped = await referenceMatte(shot, plate, 64, 48, k, false, { rounds: 5, minChange: 0.02, maxPatches: 11 });
+  assert.equal(capped.grown, 11);
+  // Growing changes the matte; rounds 0 is exactly the ungrown matte.
+  const plain = await referenceMatte(shot, plate, 64, 48, k);
+  assert.ok(diffStats(capped.alpha, plain.alpha).count > 64);
+  const e0 = await createNeuralEngine(cfg({ refine: refine(NO_GROW) }));
+  try {
+    const r0 = await e0.matte({ shot, plate });
+    assert.equal(r0.diagnostics.patchesGrown, 0);
+    assert.ok(diffStats(r0.alpha.data, plain.alpha).max <= 1);
+  } finally {
+    await e0.close();
+  }
+});
+
 test('threshold vs budget modes, budget 0, and batching give consistent results', async () => {
   const { shot, plate } = makePair(70, 45);
   const cells = Math.ceil(70 / 8) * Math.ceil(45 / 8);
@@ -293,22 +371,22 @@ test('threshold vs budget modes, budget 0, and batching give consistent results'
   assert.ok(positive[m] < t && t < positive[m + 1]);
   const expected = coarse.cellErrors.filter((e) => e > t).length;
   assert.ok(expected > 0 && expected < cells);
-  const mid = await run({ mode: 'threshold', maxPatches: 0, pixelBudget: 0.08, threshold: t });
+  const mid = await run({ mode: 'threshold', maxPatches: 0, pixelBudget: 0.08, threshold: t, grow: NO_GROW });
   assert.equal(mid.diagnostics.refineMode, 'threshold');
   assert.equal(mid.diagnostics.patchesRefined, expected);
   const midRef = await referenceMatte(shot, plate, base.width, base.height, { threshold: t });
   const d = diffStats(mid.alpha.data, midRef.alpha);
   assert.ok(d.max <= 1 && d.count <= 2, JSON.stringify(d));
 
-  const none = await run({ mode: 'threshold', maxPatches: 0, pixelBudget: 0.08, threshold: 1 });
+  const none = await run({ mode: 'threshold', maxPatches: 0, pixelBudget: 0.08, threshold: 1, grow: NO_GROW });
   assert.equal(none.diagnostics.patchesRefined, 0);
-  const zeroBudget = await run({ mode: 'budget', maxPatches: 0, pixelBudget: 0, threshold: 0 });
+  const zeroBudget = await run({ mode: 'budget', maxPatches: 0, pixelBudget: 0, threshold: 0, grow: NO_GROW });
   assert.equal(zeroBudget.diagnostics.patchesRefined, 0);
   assert.deepEqual(zeroBudget.alpha.data, none.alpha.data);
   assert.ok(diffStats(none.alpha.data, coarse.alpha).max <= 1);
   // Full budget: round(70*45/64) = 49 of 54 cells; batches of 3 (partial last batch) change nothing.
-  const full = await run({ mode: 'budget', maxPatches: 0, pixelBudget: 1, threshold: 0.1 });
-  const full3 = await run({ mode: 'budget', maxPatches: 0, pixelBudget: 1, threshold: 0.1 }, 3);
+  const full = await run({ mode: 'budget', maxPatches: 0, pixelBudget: 1, threshold: 0.1, grow: NO_GROW });
+  const full3 = await run({ mode: 'budget', maxPatches: 0, pixelBudget: 1, threshold: 0.1, grow: NO_GROW }, 3);
   assert.equal(full.diagnostics.patchesRefined, 49);
   assert.equal(full3.diagnostics.patchesRefined, 49);
   assert.deepEqual(full3.alpha.data, full.alpha.data);
@@ -317,9 +395,9 @@ test('threshold vs budget modes, budget 0, and batching give consistent results'
   const fullRef = await referenceMatte(shot, plate, base.width, base.height, 49);
   assert.ok(diffStats(full.alpha.data, fullRef.alpha).max <= 1);
   // maxPatches caps either mode at the largest predicted errors: the same as that many by budget.
-  const capped = await run({ mode: 'budget', maxPatches: 7, pixelBudget: 1, threshold: 0.1 });
-  const capThreshold = await run({ mode: 'threshold', maxPatches: 7, pixelBudget: 1, threshold: 0 });
-  const seven = await run({ mode: 'budget', maxPatches: 0, pixelBudget: (7 * 64) / (70 * 45), threshold: 0.1 });
+  const capped = await run({ mode: 'budget', maxPatches: 7, pixelBudget: 1, threshold: 0.1, grow: NO_GROW });
+  const capThreshold = await run({ mode: 'threshold', maxPatches: 7, pixelBudget: 1, threshold: 0, grow: NO_GROW });
+  const seven = await run({ mode: 'budget', maxPatches: 0, pixelBudget: (7 * 64) / (70 * 45), threshold: 0.1, grow: NO_GROW });
   assert.equal(capped.diagnostics.patchesRefined, 7);
   assert.equal(capThreshold.diagnostics.patchesRefined, 7);
   assert.deepEqual(capped.alpha.data, seven.alpha.data);
@@ -327,7 +405,7 @@ test('threshold vs budget modes, budget 0, and batching give consistent results'
 });
 
 test('tiny images (13x11, 5x3: one base tile of 16x16) and threads 0 work', async () => {
-  const e = await createNeuralEngine(cfg({ threads: 0, refine: { mode: 'budget', maxPatches: 0, pixelBudget: 1, threshold: 0 } }));
+  const e = await createNeuralEngine(cfg({ threads: 0, refine: { mode: 'budget', maxPatches: 0, pixelBudget: 1, threshold: 0, grow: NO_GROW } }));
   try {
     assert.equal(e.describe().threads, os.availableParallelism());
     const small = makePair(13, 11);

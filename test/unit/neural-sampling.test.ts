@@ -8,7 +8,9 @@ import {
   cellErrors,
   CoarseUpsampler,
   gridShape,
+  growCells,
   mirrorPlanes,
+  patchChanges,
   roundHalfEven,
   extractWindows,
   rgbToPlanar,
@@ -345,6 +347,53 @@ test('writeBackPatches writes only in-image centre pixels of the selected cells'
   assert.equal(alpha[0], 0);
   assert.equal(alpha[7 * W + 7], Math.round(0.63 * 255));
   assert.equal(alpha[8 * W + 0], 7); // outside cell 0
+});
+
+test('patchChanges: mean |refined - current| over in-image pixels, written at the batch offset', () => {
+  const [H, W, patch] = [10, 11, 8];
+  const cellsX = 2;
+  const alpha = new Uint8Array(H * W).fill(255);
+  const cells = new Uint32Array([0, 3]);
+  const PP = patch * patch;
+  const refAlpha = new Float32Array(PP).fill(0.5); // one patch per call: index 0 of the batch
+  const out = new Float32Array(2).fill(-1);
+  patchChanges({ alpha, H, W, patch, cellsX }, cells, 1, 1, refAlpha, out);
+  // Cell 3 is the 2x3 bottom-right corner; pixels past the image do not count.
+  assert.equal(out[0], -1);
+  assert.ok(Math.abs(out[1] - (255 - 128) / 255) < 1e-6);
+  alpha.fill(0, 0, W); // first row of cell 0 at 0, the rest at 255
+  refAlpha.fill(1);
+  patchChanges({ alpha, H, W, patch, cellsX }, cells, 0, 1, refAlpha, out);
+  assert.ok(Math.abs(out[0] - 8 / 64) < 1e-6);
+});
+
+test('growCells: unrefined 8-neighbours of cells changed more than minChange, most changed first, within limit', () => {
+  // 5 x 4 grid of cells, index = y * 5 + x.
+  const [cellsX, cellsY] = [5, 4];
+  const fresh = (done: number[]) => {
+    const r = new Uint8Array(cellsX * cellsY);
+    for (const c of done) r[c] = 1;
+    return r;
+  };
+  // Cell 6 (1,1) changed a lot, cell 19 (corner 4,3) a little, cell 0 not enough.
+  const cells = new Uint32Array([0, 6, 19]);
+  const changes = new Float32Array([0.05, 0.4, 0.1]);
+  let refined = fresh([0, 6, 19]);
+  const all = growCells(cells, changes, 0.05, refined, cellsX, cellsY, 100);
+  // Neighbours of 6: 0 1 2 5 7 10 11 12 (0 already refined); of 19 (corner): 13 14 18.
+  assert.deepEqual(Array.from(all), [1, 2, 5, 7, 10, 11, 12, 13, 14, 18]);
+  for (const c of all) assert.equal(refined[c], 1, 'returned cells are marked refined');
+  assert.equal(refined[3], 0);
+  // A second call finds nothing new around the same cells.
+  assert.equal(growCells(cells, changes, 0.05, refined, cellsX, cellsY, 100).length, 0);
+  // limit: the most changed cell's neighbours first, in row-major neighbour order.
+  refined = fresh([0, 6, 19]);
+  assert.deepEqual(Array.from(growCells(cells, changes, 0.05, refined, cellsX, cellsY, 3)), [1, 2, 5]);
+  assert.equal(refined[7], 0, 'cells past the limit stay unrefined');
+  refined = fresh([0, 6, 19]);
+  assert.deepEqual(Array.from(growCells(cells, changes, 0.2, refined, cellsX, cellsY, 100)), [1, 2, 5, 7, 10, 11, 12]);
+  assert.equal(growCells(cells, changes, 0.5, fresh([0, 6, 19]), cellsX, cellsY, 100).length, 0);
+  assert.equal(growCells(cells, changes, 0, fresh([0, 6, 19]), cellsX, cellsY, 0).length, 0);
 });
 
 test('rgbToPlanar converts interleaved bytes to NCHW 0..1', () => {

@@ -8,7 +8,7 @@ from __future__ import annotations
 import copy
 import json
 import os
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, List, Tuple
 
 from .model.base import BaseConfig, BaseNet
 from .model.refiner import Refiner, RefinerConfig
@@ -63,8 +63,9 @@ DEFAULTS: Dict[str, Any] = {
     'logEveryS': 10.0,
     'logEverySteps': 20,
     'checkpointEveryS': 120.0,
-    # flipAverage off keeps the held-out numbers comparable with earlier runs' logs (the engine's default is on)
-    'eval': {'baseLongSide': 256, 'pixelBudget': 0.08, 'flipAverage': False, 'backgrounds': 3, 'maxSide': 800, 'seed': 7},
+    # flipAverage off and growRounds 0 keep the held-out numbers comparable with earlier runs' logs (the engine's
+    # defaults are on and 2)
+    'eval': {'baseLongSide': 256, 'pixelBudget': 0.08, 'flipAverage': False, 'growRounds': 0, 'backgrounds': 3, 'maxSide': 800, 'seed': 7},
 }
 
 
@@ -79,10 +80,26 @@ def deep_merge(base: Dict[str, Any], over: Dict[str, Any]) -> Dict[str, Any]:
     return out
 
 
+def unknown_keys(base: Dict[str, Any], over: Dict[str, Any], prefix: str = '') -> List[str]:
+    """Dotted paths of the keys in `over` that `base` does not have (recursing where both are dicts)."""
+    out: List[str] = []
+    for k, v in over.items():
+        if k not in base:
+            out.append(prefix + k)
+        elif isinstance(v, dict) and isinstance(base[k], dict):
+            out += unknown_keys(base[k], v, prefix + k + '.')
+    return out
+
+
 def load_config(path: str) -> Dict[str, Any]:
-    """Reads a JSON config file and merges it over DEFAULTS."""
+    """Reads a JSON config file and merges it over DEFAULTS; a key DEFAULTS lacks (a typo, an option that
+    does not exist) is an error rather than silently ignored."""
     with open(path, 'r', encoding='utf-8') as f:
-        return deep_merge(DEFAULTS, json.load(f))
+        over = json.load(f)
+    bad = unknown_keys(DEFAULTS, over)
+    if bad:
+        raise ValueError('%s: unknown config keys: %s' % (path, ', '.join(bad)))
+    return deep_merge(DEFAULTS, over)
 
 
 def resolve_path(p: str) -> str:

@@ -1,7 +1,7 @@
 """Held-out scoring: the held-out GT items composited over held-out backgrounds (the last wallpapers, kept out
 of training) and a white studio backdrop with a white mannequin; plate misaligned <= 1.5 px, JPEG q90, noise.
 
-Reports whole-image MSE x 1e3 of base+refiner (NEURAL.md inference, budget mode), base only (upsampled coarse
+Reports whole-image MSE x 1e3 of base+refiner (docs/neural-contract.md inference, budget mode), base only (upsampled coarse
 alpha) and the naive difference key, overall and per item.
 """
 from __future__ import annotations
@@ -66,7 +66,7 @@ def evaluate(base: BaseNet, refiner: Refiner, cfg: Dict[str, Any], device: Optio
                 pt = torch.from_numpy(plate.transpose(2, 0, 1)).unsqueeze(0).to(dev)
                 with torch.no_grad():
                     r = matte(base, refiner, st, pt, int(e['baseLongSide']), 'budget', float(e['pixelBudget']),
-                              flip_average=bool(e.get('flipAverage', False)))
+                              flip_average=bool(e.get('flipAverage', False)), grow_rounds=int(e.get('growRounds', 0)))
                 gt = c['alpha']
                 a_ref = r['alpha'][0, 0].float().cpu().numpy()
                 a_base = r['coarse_alpha'][0, 0].float().cpu().numpy()
@@ -85,7 +85,7 @@ def evaluate(base: BaseNet, refiner: Refiner, cfg: Dict[str, Any], device: Optio
         'mseX1e3': {k: round(float(np.mean(v)), 3) if v else None for k, v in acc.items()},
         'perItem': per, 'items': len(per), 'backgrounds': len(bgs), 'composites': len(acc['refined']),
         'baseLongSide': int(e['baseLongSide']), 'pixelBudget': float(e['pixelBudget']),
-        'flipAverage': bool(e.get('flipAverage', False)),
+        'flipAverage': bool(e.get('flipAverage', False)), 'growRounds': int(e.get('growRounds', 0)),
         'refinedPatches': patches, 'seconds': round(time.time() - t0, 1),
     }
     log('held-out: %s over %d composites (%.1fs)' % (out['mseX1e3'], out['composites'], out['seconds']))

@@ -1,4 +1,4 @@
-"""Reference inference (PyTorch) following NEURAL.md: base at low resolution, refiner on selected patches.
+"""Reference inference (PyTorch) following docs/neural-contract.md: base at low resolution, refiner on selected patches.
 
 This mirrors what the TypeScript engine does with the ONNX files; used by evaluation and fine-tuning checks.
 """
@@ -33,11 +33,15 @@ def downscale(x: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
 @torch.no_grad()
 def matte(base: BaseNet, refiner: Refiner, shot: torch.Tensor, plate: torch.Tensor, base_long_side: int = 512,
           mode: str = 'budget', pixel_budget: float = 0.08, threshold: float = 0.1,
-          use_refiner: bool = True, flip_average: bool = False) -> Dict[str, torch.Tensor]:
+          use_refiner: bool = True, flip_average: bool = False, grow_rounds: int = 0, grow_min_change: float = 0.05,
+          grow_max_patches: int = 1024) -> Dict[str, torch.Tensor]:
     """Mattes full-res shot/plate [1,3,H,W] (0..1). Returns alpha [1,1,H,W], foreground [1,3,H,W] (0..1),
     coarse_alpha (upsampled base alpha) and the number of refined patches ('patches', 0-d tensor).
     flip_average: the engine's `engine.neural.flipAverage` (base also run on the mirrored pair; alpha, residual
-    and error averaged with the mirrored-back outputs; hidden features from the unmirrored run)."""
+    and error averaged with the mirrored-back outputs; hidden features from the unmirrored run).
+    grow_*: the engine's `engine.neural.refine.grow` (after each refiner pass, the unrefined neighbours of the
+    patches it changed by more than grow_min_change are refined next, for grow_rounds rounds, at most
+    grow_max_patches in all; changes measured in float here, on 8-bit alpha in the engine)."""
     H, W = shot.shape[2], shot.shape[3]
     hs, ws = base_size(H, W, base_long_side)
     shot_l, plate_l = downscale(shot, (hs, ws)), downscale(plate, (hs, ws))
@@ -53,9 +57,20 @@ def matte(base: BaseNet, refiner: Refiner, shot: torch.Tensor, plate: torch.Tens
         ce = P.cell_error(err_l, H, W)
         cells = P.select_top_k(ce, P.budget_k(H, W, pixel_budget)) if mode == 'budget' else P.select_threshold(ce, threshold)
         n = int(cells[0].numel())
-        if n > 0:
+        refined = torch.zeros(ce.shape[0], ce.shape[2], ce.shape[3], dtype=torch.bool, device=ce.device)
+        refined[cells] = True
+        grown = 0
+        for r in range(grow_rounds + 1):
+            if cells[0].numel() == 0:
+                break
             ra, rf = refiner(P.extract_patches(shot, plate, alpha_l, fgr_l, hid_l, cells))
+            changes = P.patch_changes(alpha, ra, cells)
             alpha = P.paste_patches(alpha, ra, cells)
             fgr_res = P.paste_patches(fgr_res, rf, cells)
+            if r == grow_rounds:
+                break
+            cells = P.grow_cells(cells, changes, grow_min_change, refined, grow_max_patches - grown)
+            grown += int(cells[0].numel())
+        n += grown
     return {'alpha': alpha, 'foreground': (shot + fgr_res).clamp(0, 1), 'coarse_alpha': coarse,
             'patches': torch.tensor(n)}

@@ -1,4 +1,4 @@
-"""ONNX export of base.onnx / refiner.onnx + model.json (NEURAL.md), validity and runtime parity checks."""
+"""ONNX export of base.onnx / refiner.onnx + model.json (docs/neural-contract.md), validity and runtime parity checks."""
 from __future__ import annotations
 
 import datetime as _dt

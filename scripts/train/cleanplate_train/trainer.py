@@ -1,5 +1,5 @@
 """Training loop: stage 'base' (low-resolution composites) then stage 'refiner' (full-resolution crops, base at a
-random 1/4..1/12 downscale, refiner on patches picked by predicted error plus random ones), per NEURAL.md.
+random 1/4..1/12 downscale, refiner on patches picked by predicted error plus random ones), per docs/neural-contract.md.
 
 Resumable (run_dir/checkpoint.pt), time-budgeted (the base stage gets base.timeFraction of the budget, the
 refiner the rest), cosine LR with warm-up, AdamW, bf16 autocast on CUDA, gradient clipping, optional data

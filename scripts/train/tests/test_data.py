@@ -10,7 +10,7 @@ from cleanplate_train.data.augment import misalign, perturb
 from cleanplate_train.data.compose import make_sample, sample_rng
 from cleanplate_train.data.dataset import SynthDataset, choose_transfer, make_loader
 from cleanplate_train.trainer import to_device
-from cleanplate_train.data.garments import fringe, fuzz, garment, lace
+from cleanplate_train.data.garments import fringe, fuzz, garment, lace, net
 from cleanplate_train.data.sources import Sources, load_sources
 from cleanplate_train.data.studio import backdrop, mannequin, random_figure
 from conftest import SHARED_DATA
@@ -59,6 +59,11 @@ def test_garment_effects_ranges():
         assert al.max() > 0.9
     holes = lace(rng, 64, 64, 2.0)
     assert 0.05 < holes.mean() < 0.9
+    for _ in range(6):  # nets: mostly holes, threads everywhere (no thread-free 16 x 16 block at px 1)
+        mesh = net(rng, 64, 64, 1.0)
+        assert mesh.dtype == np.float32 and 0 <= mesh.min() and mesh.max() <= 1
+        assert 0.3 < mesh.mean() < 0.97 and mesh.min() < 0.6
+        assert all(mesh[y:y + 16, x:x + 16].min() < 0.9 for y in (0, 24, 48) for x in (0, 24, 48))
     hem = [(100.0, 60.0), (20.0, 60.0)]
     strands = fringe(rng, 128, 128, hem, 40.0, 1.0)
     assert strands[70:, 20:100].max() > 0.3 and strands[:55].max() == 0

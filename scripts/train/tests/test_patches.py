@@ -1,4 +1,4 @@
-"""The patch contract of NEURAL.md: upsampling, windows, clamping, selection and paste-back."""
+"""The patch contract of docs/neural-contract.md: upsampling, windows, clamping, selection and paste-back."""
 import math
 
 import torch
@@ -83,3 +83,34 @@ def test_paste_writes_only_in_image_pixels():
     assert (out[0, :, :8, 8:] == 0).all() and (out[0, :, 8:, :8] == 0).all()
     centres, valid = P.gather_centres(torch.rand(1, 1, H, W), cells)
     assert valid[1].sum() == 5 * 3 and valid[0].all()
+
+
+def test_patch_changes_counts_in_image_pixels_only():
+    full = torch.ones(1, 1, 10, 11)
+    full[0, 0, 0, :] = 0  # first row of cell (0, 0)
+    cells = (torch.tensor([0, 0]), torch.tensor([0, 1]), torch.tensor([0, 1]))  # (0,0) and the 2x3 corner cell
+    values = torch.full((2, 1, 8, 8), 0.5)
+    ch = P.patch_changes(full, values, cells)
+    assert torch.allclose(ch, torch.tensor([(8 * 0.5 + 56 * 0.5) / 64, 0.5]))
+    values[0] = 1.0
+    assert abs(float(P.patch_changes(full, values, cells)[0]) - 8 / 64) < 1e-6
+
+
+def test_grow_cells_neighbours_of_changed_cells_most_changed_first_within_limit():
+    # the engine's growCells case (test/unit/neural-sampling.test.ts): a 4 x 5 grid, cells 0, 6 (1,1), 19 (3,4)
+    cells = (torch.tensor([0, 0, 0]), torch.tensor([0, 1, 3]), torch.tensor([0, 1, 4]))
+    changes = torch.tensor([0.05, 0.4, 0.1])
+
+    def fresh():
+        r = torch.zeros(1, 4, 5, dtype=torch.bool)
+        r[cells] = True
+        return r
+
+    refined = fresh()
+    b, cy, cx = P.grow_cells(cells, changes, 0.05, refined, 100)
+    assert (cy * 5 + cx).tolist() == [1, 2, 5, 7, 10, 11, 12, 13, 14, 18] and b.tolist() == [0] * 10
+    assert int(refined.sum()) == 13
+    assert P.grow_cells(cells, changes, 0.05, refined, 100)[0].numel() == 0
+    b, cy, cx = P.grow_cells(cells, changes, 0.05, fresh(), 3)
+    assert (cy * 5 + cx).tolist() == [1, 2, 5]
+    assert P.grow_cells(cells, changes, 0.5, fresh(), 100)[0].numel() == 0

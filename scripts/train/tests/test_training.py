@@ -161,3 +161,42 @@ def test_refiner_stage_with_base_lr_scale_0_trains_the_refiner_alone(tiny_cfg, t
     for k, v in base.state_dict().items():
         assert torch.equal(ck['base'][k], v), k
     assert any(not torch.equal(ck['refiner'][k], v) for k, v in refiner.state_dict().items())
+
+
+def test_grow_refines_neighbours_of_changed_patches_within_the_cap(tiny_cfg):
+    torch.manual_seed(0)
+    base, refiner = build_models(tiny_cfg)
+    base.eval()
+    refiner.eval()
+    with torch.no_grad():  # a fresh refiner starts close to the coarse alpha; make it change patches
+        for p in refiner.parameters():
+            p.add_(torch.randn_like(p) * 0.2)
+    shot, plate = torch.rand(1, 3, 70, 90), torch.rand(1, 3, 70, 90)
+    kw = dict(base_long_side=48, pixel_budget=0.03)
+    k = round(0.03 * 70 * 90 / 64)
+    plain = matte(base, refiner, shot, plate, **kw)
+    grown = matte(base, refiner, shot, plate, grow_rounds=3, grow_min_change=0.0, **kw)
+    capped = matte(base, refiner, shot, plate, grow_rounds=3, grow_min_change=0.0, grow_max_patches=5, **kw)
+    assert int(plain['patches']) == k
+    assert int(grown['patches']) > k + 8 and int(capped['patches']) == k + 5
+    # growing only adds refined patches: the coarse alpha is the same, the refined one differs
+    assert torch.equal(plain['coarse_alpha'], grown['coarse_alpha'])
+    assert (plain['alpha'] - grown['alpha']).abs().max() > 1e-3
+    none = matte(base, refiner, shot, plate, grow_rounds=3, grow_min_change=1.0, **kw)
+    assert int(none['patches']) == k and torch.equal(none['alpha'], plain['alpha'])
+
+
+def test_every_shipped_config_loads_and_unknown_keys_are_errors(tmp_path):
+    import glob
+    import pytest
+    from cleanplate_train.config import load_config
+    from conftest import TRAIN_DIR
+    paths = sorted(glob.glob(os.path.join(TRAIN_DIR, 'configs', '*.json')))
+    assert len(paths) >= 4
+    for p in paths:
+        cfg = load_config(p)
+        assert cfg['base']['size'] > 0 and len(cfg['refiner']['downscale']) == 2
+    bad = tmp_path / 'typo.json'
+    write_json(str(bad), {'refiner': {'downscales': [2, 8]}, 'evalx': {}})
+    with pytest.raises(ValueError, match=r'unknown config keys: refiner\.downscales, evalx'):
+        load_config(str(bad))

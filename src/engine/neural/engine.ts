@@ -7,7 +7,8 @@
  * the hidden features stay those of the unmirrored run); (2) one streaming
  * bilinear pass writes 8-bit coarse alpha/foreground; (3) the worst cells by predicted error
  * (budget or threshold) are cut into [N, 10+hidden, 16, 16] windows, refined in batches and their
- * 8x8 centres written back; (4) a MatteResult with diagnostics and stage timings.
+ * 8x8 centres written back, then (`refine.grow`) the unrefined neighbours of the patches the refiner
+ * changed most, for a few rounds; (4) a MatteResult with diagnostics and stage timings.
  *
  * Note: onnxruntime-node's `session.run` executes synchronously on the main thread (it is only
  * deferred by setImmediate), so each base run and each refiner batch blocks the event loop for its
@@ -36,6 +37,8 @@ import {
   rgbToPlanar,
   selectCells,
   writeBackPatches,
+  patchChanges,
+  growCells,
   type BaseSize,
   type SelectionRule,
 } from './sampling.js';
@@ -188,27 +191,41 @@ export async function createNeuralEngine(cfg: NeuralConfig, opts: NeuralEngineOp
     const cellError = cellErrors(bErr, h, w, cellsY, cellsX);
     const cells = selectCells(cellError, rule, H, W, P);
     const split = { select: performance.now() - t, extract: 0, run: 0, writeBack: 0 };
+    const grow = cfg.refine.grow;
+    let grown = 0;
     if (cells.length > 0) {
       const planes: Float32Array[] = [bAlpha, ...fgrPlanes];
       for (let c = 0; c < hidden; c++) planes.push(bHidden.subarray(c * hw, (c + 1) * hw));
       const src = { shot: shot.data, plate: plate.data, H, W, planes, h, w, ym: maps.ym, xm: maps.xm, patch: P, context: K, cellsX };
       const target = { alpha: coarse.alpha, foreground: coarse.foreground, shot: shot.data, H, W, patch: P, cellsX };
-      const buf = new Float32Array(Math.min(batch, cells.length) * C * S * S);
-      for (let start = 0; start < cells.length; start += batch) {
-        const n = Math.min(batch, cells.length - start);
-        const input = buf.subarray(0, n * C * S * S);
-        let t0 = performance.now();
-        extractWindows(src, cells, start, n, input);
-        let t1 = performance.now();
-        split.extract += t1 - t0;
-        const out = await run(model.refiner, { patches: new ort.Tensor('float32', input, [n, C, S, S]) }, 'refiner network');
-        t0 = performance.now();
-        split.run += t0 - t1;
-        const rAlpha = expectDims(out.alpha, [n, 1, P, P], 'refiner output alpha');
-        const rFgr = expectDims(out.fgr_res, [n, 3, P, P], 'refiner output fgr_res');
-        writeBackPatches(target, cells, start, n, rAlpha, rFgr);
-        t1 = performance.now();
-        split.writeBack += t1 - t0;
+      const buf = new Float32Array(Math.min(batch, Math.max(cells.length, grow.rounds > 0 ? grow.maxPatches : 0)) * C * S * S);
+      const refined = new Uint8Array(cellsX * cellsY);
+      for (const c of cells) refined[c] = 1;
+      // Round 0 refines the selected cells; each further round the unrefined neighbours of the
+      // cells the previous round changed by more than grow.minChange (sampling.ts growCells).
+      let round = cells;
+      for (let r = 0; round.length > 0; r++) {
+        const changes = new Float32Array(round.length);
+        for (let start = 0; start < round.length; start += batch) {
+          const n = Math.min(batch, round.length - start);
+          const input = buf.subarray(0, n * C * S * S);
+          let t0 = performance.now();
+          extractWindows(src, round, start, n, input);
+          let t1 = performance.now();
+          split.extract += t1 - t0;
+          const out = await run(model.refiner, { patches: new ort.Tensor('float32', input, [n, C, S, S]) }, 'refiner network');
+          t0 = performance.now();
+          split.run += t0 - t1;
+          const rAlpha = expectDims(out.alpha, [n, 1, P, P], 'refiner output alpha');
+          const rFgr = expectDims(out.fgr_res, [n, 3, P, P], 'refiner output fgr_res');
+          patchChanges(target, round, start, n, rAlpha, changes);
+          writeBackPatches(target, round, start, n, rAlpha, rFgr);
+          t1 = performance.now();
+          split.writeBack += t1 - t0;
+        }
+        if (r >= grow.rounds) break;
+        round = growCells(round, changes, grow.minChange, refined, cellsX, cellsY, grow.maxPatches - grown);
+        grown += round.length;
       }
     }
     lap('refine');
@@ -233,7 +250,8 @@ export async function createNeuralEngine(cfg: NeuralConfig, opts: NeuralEngineOp
         baseSize: { width: w, height: h },
         flipAverage: cfg.flipAverage,
         refineMode: rule.mode,
-        patchesRefined: cells.length,
+        patchesRefined: cells.length + grown,
+        patchesGrown: grown,
         patchesTotal: cellError.length,
         meanPredictedError: errSum / cellError.length,
         refineSplitMs: Object.fromEntries(Object.entries(split).map(([k, v]) => [k, Math.round(v * 10) / 10])),

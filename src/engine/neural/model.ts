@@ -1,5 +1,5 @@
 /**
- * Loading a cleanplate-bgm/1 model folder (NEURAL.md): model.json validation, execution-provider
+ * Loading a cleanplate-bgm/1 model folder (docs/neural-contract.md): model.json validation, execution-provider
  * choice (CPU / CUDA) and the two ONNX Runtime sessions (base, refiner).
  */
 import fs from 'node:fs';

@@ -1,5 +1,5 @@
 /**
- * Pure image maths of the neural engine (docs: /work/helpers/NEURAL.md, the ONNX contract):
+ * Pure image maths of the neural engine (docs/neural-contract.md, the ONNX contract):
  *
  * - the base-input size (long side ~ baseLongSide, both sides multiples of 16), as the Python
  *   reference scripts/train/cleanplate_train/infer.py computes it;
@@ -310,7 +310,7 @@ export function cellErrors(error: Float32Array, h: number, w: number, cellsY: nu
 }
 
 /**
- * How patches are chosen (NEURAL.md, "Selection"). `maxPatches` (optional, 0 or absent: no cap)
+ * How patches are chosen (docs/neural-contract.md, "Patch grid, selection and write-back"). `maxPatches` (optional, 0 or absent: no cap)
  * bounds the count in either mode; when more cells qualify, the ones with the largest error win.
  */
 export type SelectionRule =
@@ -561,4 +561,76 @@ export function averageMirrored(dst: Float32Array, mirrored: Float32Array, chann
     const row = r * w;
     for (let x = 0; x < w; x++) dst[row + x] = (dst[row + x] + mirrored[row + w - 1 - x]) * 0.5;
   }
+}
+
+/**
+ * How much refinement changed each patch: the mean absolute difference (0..1) between the refined
+ * alpha and the 8-bit alpha currently in `alpha` over the patch's in-image pixels, for
+ * `cells[start .. start+count)`, written to `out[start .. start+count)`. Call before
+ * {@link writeBackPatches} overwrites the coarse values.
+ */
+export function patchChanges(
+  target: { alpha: Uint8Array; H: number; W: number; patch: number; cellsX: number },
+  cells: Uint32Array,
+  start: number,
+  count: number,
+  refAlpha: Float32Array,
+  out: Float32Array,
+): void {
+  const { alpha, H, W, patch, cellsX } = target;
+  const PP = patch * patch;
+  for (let n = 0; n < count; n++) {
+    const cell = cells[start + n];
+    const cy = Math.floor(cell / cellsX);
+    const cx = cell - cy * cellsX;
+    const y0 = cy * patch;
+    const x0 = cx * patch;
+    const rows = Math.min(patch, H - y0);
+    const cols = Math.min(patch, W - x0);
+    let sum = 0;
+    for (let i = 0; i < rows; i++) {
+      for (let j = 0; j < cols; j++) {
+        sum += Math.abs(toByte(refAlpha[n * PP + i * patch + j]) - alpha[(y0 + i) * W + x0 + j]);
+      }
+    }
+    out[start + n] = sum / (255 * rows * cols);
+  }
+}
+
+/**
+ * The next round of refinement: the not yet refined 8-neighbours of every cell whose refinement
+ * changed it by more than `minChange` (see {@link patchChanges}), ascending indices, at most
+ * `limit` (neighbours of the most changed cells first). Marks the returned cells in `refined`.
+ * Where the refiner corrected a patch a lot, the coarse alpha around it is likely wrong too, and a
+ * corrected patch beside an uncorrected one is a visible seam.
+ */
+export function growCells(
+  cells: Uint32Array,
+  changes: Float32Array,
+  minChange: number,
+  refined: Uint8Array,
+  cellsX: number,
+  cellsY: number,
+  limit: number,
+): Uint32Array {
+  const order = Array.from(cells.keys()).filter((i) => changes[i] > minChange);
+  order.sort((a, b) => changes[b] - changes[a] || cells[a] - cells[b]);
+  const picked: number[] = [];
+  for (const i of order) {
+    if (picked.length >= limit) break;
+    const cy = Math.floor(cells[i] / cellsX);
+    const cx = cells[i] - cy * cellsX;
+    for (let dy = -1; dy <= 1 && picked.length < limit; dy++) {
+      for (let dx = -1; dx <= 1 && picked.length < limit; dx++) {
+        const y = cy + dy;
+        const x = cx + dx;
+        if (y < 0 || x < 0 || y >= cellsY || x >= cellsX) continue;
+        const c = y * cellsX + x;
+        if (refined[c]) continue;
+        refined[c] = 1;
+        picked.push(c);
+      }
+    }
+  }
+  return Uint32Array.from(picked.sort((a, b) => a - b));
 }

@@ -210,6 +210,27 @@ def lace(rng: np.random.Generator, h: int, w: int, px: float) -> np.ndarray:
     return holes.astype(np.float32)
 
 
+def net(rng: np.random.Generator, h: int, w: int, px: float) -> np.ndarray:
+    """Hole pattern HxW (1 = hole) of a net: mesh, fishnet or tulle, i.e. a lattice of thin threads around holes
+    much larger than the threads (the inverse of lace). Square, diamond or hexagonal-ish cells, threads
+    anti-aliased analytically (sub-pixel threads give fractional alpha), sometimes wavy (knotted nets)."""
+    yy, xx = grid(h, w)
+    th = rng.choice([0.0, np.pi / 4, rng.uniform(0, np.pi)])
+    period = max(2.0, px * rng.uniform(1.5, 10.0))
+    if rng.random() < 0.4:  # wavy threads: displace the coordinates by low-frequency noise
+        amp = period * rng.uniform(0.05, 0.25)
+        yy = yy + amp * (smooth_noise(rng, h, w, int(rng.integers(4, 24))) - 0.5) * 2
+        xx = xx + amp * (smooth_noise(rng, h, w, int(rng.integers(4, 24))) - 0.5) * 2
+    width = max(0.3, period * rng.uniform(0.06, 0.3))  # thread width in pixels
+    threads = np.zeros((h, w), np.float32)
+    angles = [th, th + np.pi / 2] if rng.random() < 0.7 else [th, th + np.pi / 3, th + 2 * np.pi / 3]
+    for a in angles:
+        t = (xx * np.cos(a) + yy * np.sin(a)) / period
+        d = np.abs(t - np.round(t)) * period  # distance to the nearest thread centre line, pixels
+        threads = np.maximum(threads, np.clip(width / 2 - d + 0.5, 0, 1))
+    return (1 - threads).astype(np.float32)
+
+
 def fringe(rng: np.random.Generator, h: int, w: int, hem: List[Point], length: float, px: float) -> np.ndarray:
     """Thin hanging strands from the hem line: alpha layer HxW (fractional where strands are sub-pixel)."""
     im, dr = _draw_layer(h, w)
@@ -263,9 +284,10 @@ def garment(rng: np.random.Generator, fig: Figure, h: int, w: int, px: float,
                                                         p=[0.55, 0.12, 0.12, 0.11, 0.1])))
     box = bbox(alpha, 2)
     fg = in_box(lambda hb, wb: texture(rng, hb, wb, colour, px), h, w, box, colour, 3)
-    if rng.random() < 0.25:
+    if rng.random() < 0.35:
         region = _region(rng, h, w, info, alpha)
-        holes = in_box(lambda hb, wb: lace(rng, hb, wb, px), h, w, box, 0.0)
+        pattern = lace if rng.random() < 0.6 else net
+        holes = in_box(lambda hb, wb: pattern(rng, hb, wb, px), h, w, box, 0.0)
         alpha = alpha * (1 - region * holes * rng.uniform(0.85, 1.0))
     if rng.random() < 0.2:
         region = _region(rng, h, w, info, alpha)

@@ -1,7 +1,7 @@
 """Base network (BGMv2 base): one forward at low resolution on a shot + plate pair.
 
 Inputs  shot  [B, 3, h, w] RGB 0..1, plate [B, 3, h, w] RGB 0..1; h, w multiples of 16.
-Outputs (all [B, *, h, w], see docs NEURAL.md):
+Outputs (all [B, *, h, w], see docs/neural-contract.md):
   alpha   [B, 1]  0..1   coarse alpha (clamped)
   fgr_res [B, 3]  ~-1..1 foreground residual: foreground = clamp(shot + fgr_res, 0, 1)
   error   [B, 1]  0..1   predicted |alpha error| (clamped), drives patch selection

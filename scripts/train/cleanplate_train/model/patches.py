@@ -1,4 +1,4 @@
-"""The patch contract of NEURAL.md, shared by training, Python inference and the parity fixture.
+"""The patch contract of docs/neural-contract.md, shared by training, Python inference and the parity fixture.
 
 Conventions (full resolution H x W, base resolution h x w, B images, N selected patches):
   * Patch grid: 8 x 8 cells starting at (0, 0); ceil(H/8) x ceil(W/8) cells; the last row/column may stick out.
@@ -141,3 +141,33 @@ def paste_patches(full: torch.Tensor, values: torch.Tensor, cells: Cells) -> tor
     out = full.clone()
     out[bb, :, yy, xx] = vals.to(out.dtype)
     return out
+
+
+def patch_changes(full: torch.Tensor, values: torch.Tensor, cells: Cells) -> torch.Tensor:
+    """Mean |values - full| over each patch's in-image pixels [N] (alpha: full [B,1,H,W], values [N,1,8,8])."""
+    cur, valid = gather_centres(full, cells)
+    v = valid.to(values.dtype)
+    return ((values - cur).abs() * v).sum(dim=(1, 2, 3)) / v.sum(dim=(1, 2, 3))
+
+
+def grow_cells(cells: Cells, changes: torch.Tensor, min_change: float, refined: torch.Tensor, limit: int) -> Cells:
+    """The engine's refine.grow step: the not yet refined 8-neighbours of every cell changed by more than
+    min_change, neighbours of the most changed cells first, at most `limit`; marks them in `refined`
+    [B, gh, gw] (bool, updated in place) and returns them sorted by (b, cy, cx)."""
+    b, cy, cx = (t.tolist() for t in cells)
+    _, gh, gw = refined.shape
+    order = sorted((i for i in range(len(b)) if float(changes[i]) > min_change),
+                   key=lambda i: (-float(changes[i]), b[i], cy[i], cx[i]))
+    picked = []
+    for i in order:
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                y, x = cy[i] + dy, cx[i] + dx
+                if len(picked) >= limit or not (0 <= y < gh and 0 <= x < gw) or bool(refined[b[i], y, x]):
+                    continue
+                refined[b[i], y, x] = True
+                picked.append((b[i], y, x))
+    picked.sort()
+    dev = refined.device
+    cols = list(zip(*picked)) if picked else ([], [], [])
+    return tuple(torch.tensor(c, dtype=torch.long, device=dev) for c in cols)  # type: ignore[return-value]

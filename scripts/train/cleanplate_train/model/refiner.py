@@ -1,4 +1,4 @@
-"""Refiner: recomputes selected 8x8 patches at full resolution from 16x16 context windows (NEURAL.md).
+"""Refiner: recomputes selected 8x8 patches at full resolution from 16x16 context windows (docs/neural-contract.md).
 
 Input  patches [N, 42, 16, 16]: 0-2 shot, 3-5 plate (full-res pixels), 6 coarse alpha, 7-9 coarse fgr_res,
        10-41 hidden (base outputs bilinearly upsampled to full resolution).
