@@ -90,6 +90,7 @@ def main(argv=None) -> int:
                     help="calibration frame's long side (default 640: the engine's default baseLongSide)")
     ap.add_argument('--runs', type=int, default=5, help='timed runs per model')
     a = ap.parse_args(argv)
+    os.environ.setdefault('ORT_DISABLE_TELEMETRY', '1')  # onnxruntime 1.29+ usage telemetry: off, as in the engine
     try:
         import numpy as np
         import onnx

@@ -6,11 +6,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { packageRoot } from '../../src/paths.js';
+import { tempDir } from '../helpers/tmp.js';
 import { makePair } from './harness.js';
 
 const bin = path.join(packageRoot(), 'bin', 'cleanplate');
@@ -21,8 +21,8 @@ function cli(...args: string[]): { code: number | null; stdout: string; stderr: 
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-test('matte: cutout + alpha of the shot size; bad input is one line and a non-zero exit', { skip: !built && 'needs npm run build' }, async () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'cp-cli-'));
+test('matte: cutout + alpha of the shot size; bad input is one line and a non-zero exit', { skip: !built && 'needs npm run build' }, async (t) => {
+  const dir = tempDir(t, 'cp-cli-');
   const p = (n: string): string => path.join(dir, n);
   const { shot, plate } = await makePair(160, 240, 3);
   writeFileSync(p('shot.png'), shot);
@@ -56,8 +56,8 @@ test('matte: cutout + alpha of the shot size; bad input is one line and a non-ze
   assert.equal(cli('frobnicate').code, 2);
 });
 
-test('init-config writes a config that doctor accepts once its folders exist', { skip: !built && 'needs npm run build' }, () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'cp-cli-init-'));
+test('init-config writes a config that doctor accepts once its folders exist', { skip: !built && 'needs npm run build' }, (t) => {
+  const dir = tempDir(t, 'cp-cli-init-');
   const file = path.join(dir, 'cleanplate.yaml');
   const r = cli('init-config', file);
   assert.equal(r.code, 0, r.stderr);

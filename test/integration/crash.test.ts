@@ -4,7 +4,7 @@
  * exactly once, nothing is lost, no temp files are left. Also SIGTERM: a
  * clean stop that finishes or re-queues the running job.
  */
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -33,7 +33,13 @@ function waitDone(catalogPath: string, n: number): Promise<boolean> {
   }, 120_000);
 }
 
-function startChild(configFile: string): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
+interface Child {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+function startChild(configFile: string): Child {
   let out = '';
   const child = spawn(process.execPath, [bin, 'start', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
@@ -42,20 +48,40 @@ function startChild(configFile: string): { child: ChildProcess; output: () => st
   return { child, output: () => out, exited };
 }
 
-test('SIGKILL mid-job, restart: every shot delivered exactly once, nothing lost', { skip: !built && 'needs the compiled CLI (npm run build)' }, async () => {
-  const dirs = makeDirs('kill');
+/**
+ * A `startChild` for one test whose daemons are all gone when the test ends:
+ * call it BEFORE `makeDirs`, so its `t.after` (hooks run in registration
+ * order) kills any daemon a failed test left running and awaits its exit
+ * before the temp folders are removed.
+ */
+function childStarter(t: TestContext): (configFile: string) => Child {
+  const started: Child[] = [];
+  t.after(async () => {
+    for (const c of started) if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill('SIGKILL');
+    await Promise.all(started.map((c) => c.exited));
+  });
+  return (configFile) => {
+    const c = startChild(configFile);
+    started.push(c);
+    return c;
+  };
+}
+
+test('SIGKILL mid-job, restart: every shot delivered exactly once, nothing lost', { skip: !built && 'needs the compiled CLI (npm run build)' }, async (t) => {
+  const start = childStarter(t);
+  const dirs = makeDirs(t, 'kill');
   const config = testConfig(dirs, { logging: { dir: path.join(dirs.root, 'log'), console: true, level: 'info' } });
   const file = await writeConfigFile(dirs, config);
   const pairs = await Promise.all([1, 2, 3].map((s) => makePair(1200, 1800, 20 + s)));
   await drop(path.join(dirs.inbox, 'K', 'K_plate.png'), pairs[0].plate);
   for (let i = 0; i < 3; i++) await drop(path.join(dirs.inbox, 'K', `look-0${i + 1}.png`), pairs[i].shot);
 
-  const first = startChild(file);
+  const first = start(file);
   await waitFor('a job running', () => /matting K\/look-0\d/.test(first.output()), 60_000);
   first.child.kill('SIGKILL');
   await first.exited;
 
-  const second = startChild(file);
+  const second = start(file);
   try {
     await waitDone(config.catalog.path, 3);
     assert.match(second.output(), /re-queued 1 job\(s\) interrupted by the last stop/);
@@ -74,19 +100,20 @@ test('SIGKILL mid-job, restart: every shot delivered exactly once, nothing lost'
   }
 });
 
-test('SIGTERM: the daemon stops cleanly and a restart finishes the queue', { skip: !built && 'needs the compiled CLI (npm run build)' }, async () => {
-  const dirs = makeDirs('term');
+test('SIGTERM: the daemon stops cleanly and a restart finishes the queue', { skip: !built && 'needs the compiled CLI (npm run build)' }, async (t) => {
+  const start = childStarter(t);
+  const dirs = makeDirs(t, 'term');
   const config = testConfig(dirs, { logging: { dir: path.join(dirs.root, 'log'), console: true, level: 'info' } });
   const file = await writeConfigFile(dirs, config);
   const p = await makePair(800, 1200, 31);
   await drop(path.join(dirs.inbox, 'T', 'T_plate.png'), p.plate);
   for (let i = 1; i <= 3; i++) await drop(path.join(dirs.inbox, 'T', `look-0${i}.png`), (await makePair(800, 1200, 31 + i)).shot);
-  const first = startChild(file);
+  const first = start(file);
   await waitFor('a job running', () => /matting T\/look-0\d/.test(first.output()), 60_000);
   first.child.kill('SIGTERM');
   assert.equal(await first.exited, 0);
   assert.match(first.output(), /cleanplate stopped/);
-  const second = startChild(file);
+  const second = start(file);
   try {
     await waitDone(config.catalog.path, 3);
     assert.equal((await tree(path.join(dirs.output, 'T'))).filter((f) => f.endsWith('.png') && !f.includes('alpha')).length, 3);

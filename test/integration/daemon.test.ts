@@ -15,8 +15,8 @@ import { drop, makeDirs, makePair, startDaemon, testConfig, tree, waitFor, write
 const W = 240;
 const H = 360;
 
-test('plate first, then shots: every shot delivered once, originals and plate archived', async () => {
-  const dirs = makeDirs('first');
+test('plate first, then shots: every shot delivered once, originals and plate archived', async (t) => {
+  const dirs = makeDirs(t, 'first');
   const d = await startDaemon(testConfig(dirs));
   try {
     const a = await makePair(W, H, 1);
@@ -40,8 +40,8 @@ test('plate first, then shots: every shot delivered once, originals and plate ar
   }
 });
 
-test('shots before their plate wait; a late plate releases them', async () => {
-  const dirs = makeDirs('late');
+test('shots before their plate wait; a late plate releases them', async (t) => {
+  const dirs = makeDirs(t, 'late');
   const d = await startDaemon(testConfig(dirs));
   try {
     const a = await makePair(W, H, 3);
@@ -57,8 +57,8 @@ test('shots before their plate wait; a late plate releases them', async () => {
   }
 });
 
-test('two plates in a session: each shot uses the latest plate captured before it', async () => {
-  const dirs = makeDirs('two');
+test('two plates in a session: each shot uses the latest plate captured before it', async (t) => {
+  const dirs = makeDirs(t, 'two');
   const d = await startDaemon(testConfig(dirs, { plates: { captureTime: 'mtime' } }));
   try {
     const a = await makePair(W, H, 4);
@@ -84,8 +84,8 @@ test('two plates in a session: each shot uses the latest plate captured before i
   }
 });
 
-test('a shot whose plate never comes fails after the timeout, with the reason beside it', async () => {
-  const dirs = makeDirs('noplate');
+test('a shot whose plate never comes fails after the timeout, with the reason beside it', async (t) => {
+  const dirs = makeDirs(t, 'noplate');
   const d = await startDaemon(testConfig(dirs, { plates: { waitTimeoutMin: 0.03 } }));
   try {
     const a = await makePair(W, H, 6);
@@ -100,8 +100,8 @@ test('a shot whose plate never comes fails after the timeout, with the reason be
   }
 });
 
-test('the same file dropped twice is processed once; the copy is archived', async () => {
-  const dirs = makeDirs('dup');
+test('the same file dropped twice is processed once; the copy is archived', async (t) => {
+  const dirs = makeDirs(t, 'dup');
   const d = await startDaemon(testConfig(dirs));
   try {
     const a = await makePair(W, H, 7);
@@ -119,8 +119,8 @@ test('the same file dropped twice is processed once; the copy is archived', asyn
   }
 });
 
-test('corrupt and truncated files go to failed/ with a reason; the daemon keeps working', async () => {
-  const dirs = makeDirs('corrupt');
+test('corrupt and truncated files go to failed/ with a reason; the daemon keeps working', async (t) => {
+  const dirs = makeDirs(t, 'corrupt');
   const d = await startDaemon(testConfig(dirs));
   try {
     const a = await makePair(W, H, 8, 'jpeg');
@@ -138,8 +138,8 @@ test('corrupt and truncated files go to failed/ with a reason; the daemon keeps 
   }
 });
 
-test('an unwritable output folder: the job fails with the reason, nothing is lost, a retry delivers it', async () => {
-  const dirs = makeDirs('unwritable');
+test('an unwritable output folder: the job fails with the reason, nothing is lost, a retry delivers it', async (t) => {
+  const dirs = makeDirs(t, 'unwritable');
   const d = await startDaemon(testConfig(dirs));
   try {
     const a = await makePair(W, H, 9);
@@ -163,8 +163,8 @@ test('an unwritable output folder: the job fails with the reason, nothing is los
   }
 });
 
-test('the daemon applies a valid config change live and keeps the old config on an invalid one', async () => {
-  const dirs = makeDirs('reload');
+test('the daemon applies a valid config change live and keeps the old config on an invalid one', async (t) => {
+  const dirs = makeDirs(t, 'reload');
   const config = testConfig(dirs, { outputs: { rgbaPng: true, alphaPng: false, sidecar: false } });
   const file = await writeConfigFile(dirs, config);
   const d = await Daemon.start(file, { log: createLogger(config.logging, { console: false }) });

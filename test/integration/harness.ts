@@ -2,9 +2,7 @@
  * Shared set-up for integration tests: real temp folders, a real config, the
  * real daemon (in-process or as a child process), real images.
  */
-import { mkdtempSync } from 'node:fs';
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { stringify } from 'yaml';
@@ -12,6 +10,7 @@ import { configSchema, type Config, type ConfigInput } from '../../src/config/sc
 import { createLogger } from '../../src/log.js';
 import { Daemon } from '../../src/daemon.js';
 import { createRng } from '../../src/eval/rng.js';
+import { tempDir, type AfterHook } from '../helpers/tmp.js';
 
 /** Folders of one test's share. */
 export interface Dirs {
@@ -22,9 +21,16 @@ export interface Dirs {
   archive: string;
 }
 
-/** Makes a temp root with share folders. */
-export function makeDirs(prefix: string): Dirs {
-  const root = mkdtempSync(path.join(os.tmpdir(), `cp-it-${prefix}-`));
+/**
+ * Makes a temp root with share folders, removed (with everything in it) when
+ * the test ends. Stop the daemon (or await its process's exit) in the test's
+ * `finally`, or in a `t.after` registered before this call, so the removal
+ * does not race it.
+ * @param t the test's context (its `after` hook removes the root)
+ * @param prefix part of the folder's name: `cp-it-<prefix>-XXXXXX`
+ */
+export function makeDirs(t: AfterHook, prefix: string): Dirs {
+  const root = tempDir(t, `cp-it-${prefix}-`);
   return { root, inbox: path.join(root, 'inbox'), output: path.join(root, 'output'), failed: path.join(root, 'failed'), archive: path.join(root, 'archive') };
 }
 

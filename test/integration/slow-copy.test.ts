@@ -11,8 +11,8 @@ import sharp from 'sharp';
 import { hashFile } from '../../src/catalog/ingest.js';
 import { drop, makeDirs, makePair, startDaemon, testConfig, tree, waitFor } from './harness.js';
 
-test('a 30 MP file copied slowly in chunks is taken only when complete', { timeout: 600_000 }, async () => {
-  const dirs = makeDirs('slow');
+test('a 30 MP file copied slowly in chunks is taken only when complete', { timeout: 600_000 }, async (t) => {
+  const dirs = makeDirs(t, 'slow');
   const d = await startDaemon(testConfig(dirs, { outputs: { rgbaPng: true, alphaPng: false, sidecar: true } }));
   try {
     const { shot, plate } = await makePair(4480, 6720, 41, 'jpeg');

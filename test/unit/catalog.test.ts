@@ -1,12 +1,11 @@
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { Catalog, type FileInput } from '../../src/catalog/catalog.js';
+import { tempDir } from '../helpers/tmp.js';
 
-function fresh(clock = { t: 1_000_000 }) {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'cp-cat-'));
+function fresh(t: TestContext, clock = { t: 1_000_000 }) {
+  const dir = tempDir(t, 'cp-cat-');
   const file = path.join(dir, 'sub', 'c.db');
   return { file, clock, cat: Catalog.open(file, { now: () => clock.t }) };
 }
@@ -24,8 +23,8 @@ const f = (over: Partial<FileInput>): FileInput => ({
   ...over,
 });
 
-test('a shot waits for its plate; a late plate releases it; the job runs to done once', () => {
-  const { cat } = fresh();
+test('a shot waits for its plate; a late plate releases it; the job runs to done once', (t) => {
+  const { cat } = fresh(t);
   const shot = cat.recordFile(f({}));
   assert.equal(shot.isNew, true);
   const job = cat.db.prepare('SELECT * FROM jobs WHERE shot_id = ?').get(shot.file.id) as { id: number; state: string };
@@ -43,8 +42,8 @@ test('a shot waits for its plate; a late plate releases it; the job runs to done
   assert.deepEqual(cat.counts(), { waiting_for_plate: 0, queued: 0, running: 0, done: 1, failed: 0 });
 });
 
-test('two plates: each shot takes the latest plate captured before it', () => {
-  const { cat } = fresh();
+test('two plates: each shot takes the latest plate captured before it', (t) => {
+  const { cat } = fresh(t);
   const p1 = cat.recordFile(f({ relPath: 'p1_plate.jpg', kind: 'plate', hash: 'p1', capturedAt: 1000 })).file.id;
   const p2 = cat.recordFile(f({ relPath: 'p2_plate.jpg', kind: 'plate', hash: 'p2', capturedAt: 3000 })).file.id;
   const early = cat.recordFile(f({ relPath: 'a.jpg', hash: 'a', capturedAt: 2000 })).file.id;
@@ -54,8 +53,8 @@ test('two plates: each shot takes the latest plate captured before it', () => {
   assert.equal(plateOf(late), p2);
 });
 
-test('identity by content: a rename is the same file, a changed re-drop is a new version', () => {
-  const { cat } = fresh();
+test('identity by content: a rename is the same file, a changed re-drop is a new version', (t) => {
+  const { cat } = fresh(t);
   const first = cat.recordFile(f({}));
   const renamed = cat.recordFile(f({ relPath: 'renamed.jpg', location: '/x/renamed.jpg' }));
   assert.equal(renamed.isNew, false);
@@ -67,8 +66,8 @@ test('identity by content: a rename is the same file, a changed re-drop is a new
   assert.equal((cat.db.prepare('SELECT COUNT(*) AS n FROM jobs').get() as { n: number }).n, 2);
 });
 
-test('state survives reopening; running jobs are re-queued after a crash; waiting shots time out', () => {
-  const { cat, file, clock } = fresh();
+test('state survives reopening; running jobs are re-queued after a crash; waiting shots time out', (t) => {
+  const { cat, file, clock } = fresh(t);
   cat.recordFile(f({ relPath: 'p_plate.jpg', kind: 'plate', hash: 'p', capturedAt: 0 }));
   cat.recordFile(f({}));
   const running = cat.claimNextJob()!;
@@ -88,8 +87,8 @@ test('state survives reopening; running jobs are re-queued after a crash; waitin
   again.close();
 });
 
-test('delivery manifest: a group shares one free suffix, is reused by a restarted attempt, and skips names on disk', () => {
-  const { cat } = fresh();
+test('delivery manifest: a group shares one free suffix, is reused by a restarted attempt, and skips names on disk', (t) => {
+  const { cat } = fresh(t);
   const plate = cat.recordFile(f({ relPath: 'p_plate.jpg', kind: 'plate', hash: 'p', capturedAt: 0 })).file;
   cat.recordFile(f({}));
   const job = cat.claimNextJob()!;
@@ -110,8 +109,8 @@ test('delivery manifest: a group shares one free suffix, is reused by a restarte
   assert.deepEqual(cat.deliveriesOfJob(job.id).map((r) => r.done), [1, 0]);
 });
 
-test('retry: a failed job goes back to the queue; without a plate it waits again', () => {
-  const { cat, clock } = fresh();
+test('retry: a failed job goes back to the queue; without a plate it waits again', (t) => {
+  const { cat, clock } = fresh(t);
   cat.recordFile(f({ session: 'S2', hash: 'w' }));
   clock.t += 10 * 60_000;
   const [id] = cat.failWaiting(60_000);
@@ -129,8 +128,8 @@ test('retry: a failed job goes back to the queue; without a plate it waits again
   assert.deepEqual(cat.retry({ jobId: id }), []); // not failed: nothing to retry
 });
 
-test('sessions are tidied only when every job is settled and the session has been quiet', () => {
-  const { cat, clock } = fresh();
+test('sessions are tidied only when every job is settled and the session has been quiet', (t) => {
+  const { cat, clock } = fresh(t);
   cat.recordFile(f({ relPath: 'p_plate.jpg', kind: 'plate', hash: 'p', capturedAt: 0 }));
   cat.recordFile(f({}));
   const job = cat.claimNextJob()!;
@@ -147,8 +146,8 @@ test('sessions are tidied only when every job is settled and the session has bee
   assert.equal(cat.jobs({ session: 'S1' }).length, 1);
 });
 
-test('settle: a queued job waits until its session has had no new file for settleMs', () => {
-  const { cat, clock } = fresh();
+test('settle: a queued job waits until its session has had no new file for settleMs', (t) => {
+  const { cat, clock } = fresh(t);
   cat.recordFile(f({ relPath: 'p_plate.jpg', kind: 'plate', hash: 'p', capturedAt: 0 }));
   cat.recordFile(f({}));
   assert.equal(cat.claimNextJob(500), undefined);

@@ -1,11 +1,11 @@
 import { test } from 'node:test';
 import { packageRoot } from '../../src/paths.js';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError, formatPath, loadConfig, parseConfig } from '../../src/config/load.js';
 import { CleanplateError } from '../../src/errors.js';
+import { tempDir } from '../helpers/tmp.js';
 
 const good = `shares:
   - name: studio-a
@@ -15,8 +15,8 @@ const good = `shares:
     archive: archive
 `;
 
-test('a valid file loads with paths resolved against its folder', async () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'cp-cfg-'));
+test('a valid file loads with paths resolved against its folder', async (t) => {
+  const dir = tempDir(t, 'cp-cfg-');
   const file = path.join(dir, 'c.yaml');
   writeFileSync(file, good);
   const c = await loadConfig(file);

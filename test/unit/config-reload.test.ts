@@ -1,11 +1,11 @@
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { ConfigError, loadConfig, parseConfig } from '../../src/config/load.js';
 import { diffConfig, restartRequired, watchConfigFile } from '../../src/config/reload.js';
 import type { Config } from '../../src/config/schema.js';
+import { tempDir } from '../helpers/tmp.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -26,8 +26,8 @@ async function waitFor(what: string, pred: () => boolean, ms = 8000): Promise<vo
   }
 }
 
-async function setup(text: string) {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'cp-reload-'));
+async function setup(t: TestContext, text: string) {
+  const dir = tempDir(t, 'cp-reload-');
   const file = path.join(dir, 'cleanplate.yaml');
   await fs.writeFile(file, text);
   const initial = await loadConfig(file);
@@ -38,8 +38,8 @@ async function setup(text: string) {
   return { dir, file, initial, changes, invalid, handle };
 }
 
-test('a valid change calls onChange once with the new and the previous config', async () => {
-  const s = await setup(yaml());
+test('a valid change calls onChange once with the new and the previous config', async (t) => {
+  const s = await setup(t, yaml());
   try {
     await fs.writeFile(s.file, yaml('watch:\n  stableMs: 5000\n'));
     await waitFor('onChange', () => s.changes.length === 1);
@@ -53,12 +53,11 @@ test('a valid change calls onChange once with the new and the previous config', 
     assert.equal(s.invalid.length, 0);
   } finally {
     await s.handle.close();
-    await fs.rm(s.dir, { recursive: true, force: true });
   }
 });
 
-test('an invalid change calls onInvalid and keeps the old config; the next valid one diffs against it', async () => {
-  const s = await setup(yaml());
+test('an invalid change calls onInvalid and keeps the old config; the next valid one diffs against it', async (t) => {
+  const s = await setup(t, yaml());
   try {
     await fs.writeFile(s.file, yaml('jobs:\n  concurrency: 0\n'));
     await waitFor('onInvalid', () => s.invalid.length === 1);
@@ -73,12 +72,11 @@ test('an invalid change calls onInvalid and keeps the old config; the next valid
     assert.deepEqual(diffConfig(s.changes[0].prev, s.changes[0].next), ['jobs.maxAttempts']);
   } finally {
     await s.handle.close();
-    await fs.rm(s.dir, { recursive: true, force: true });
   }
 });
 
-test('an editor-style save (temp file renamed over it) is seen; a rewrite without changes is not reported', async () => {
-  const s = await setup(yaml());
+test('an editor-style save (temp file renamed over it) is seen; a rewrite without changes is not reported', async (t) => {
+  const s = await setup(t, yaml());
   try {
     await fs.writeFile(s.file, `# only a comment added\n${yaml()}`);
     await sleep(500);
@@ -94,14 +92,13 @@ test('an editor-style save (temp file renamed over it) is seen; a rewrite withou
     assert.equal(s.invalid.length, 0);
   } finally {
     await s.handle.close();
-    await fs.rm(s.dir, { recursive: true, force: true });
   }
 });
 
-test('close() stops reporting and leaves no timers or watchers', async () => {
+test('close() stops reporting and leaves no timers or watchers', async (t) => {
   const resources = () => process.getActiveResourcesInfo().filter((r) => ['Timeout', 'FSEventWrap', 'StatWatcher'].includes(r)).length;
   const before = resources();
-  const s = await setup(yaml());
+  const s = await setup(t, yaml());
   assert.ok(resources() > before);
   await fs.writeFile(s.file, yaml('watch:\n  stableMs: 999\n'));
   await s.handle.close();
@@ -109,7 +106,6 @@ test('close() stops reporting and leaves no timers or watchers', async () => {
   await waitFor('resources released', () => resources() <= before, 1500);
   await sleep(300);
   assert.equal(s.changes.length, 0);
-  await fs.rm(s.dir, { recursive: true, force: true });
 });
 
 test('diffConfig lists dotted paths; shares are matched by name; restartRequired picks the rest', () => {

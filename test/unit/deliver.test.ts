@@ -1,15 +1,15 @@
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { Catalog } from '../../src/catalog/catalog.js';
 import { shareSchema } from '../../src/config/schema.js';
 import { deliverJob, outputsComplete, settleFailedJob, type RenderedJob } from '../../src/deliver/deliver.js';
 import { moveFileExact, writeFileExact } from '../../src/deliver/atomic.js';
+import { tempDir } from '../helpers/tmp.js';
 
-function setup(keepOriginals: 'archive' | 'leave' = 'archive') {
-  const root = mkdtempSync(path.join(os.tmpdir(), 'cp-deliver-'));
+function setup(t: TestContext, keepOriginals: 'archive' | 'leave' = 'archive') {
+  const root = tempDir(t, 'cp-deliver-');
   const share = shareSchema.parse({
     name: 's',
     inbox: path.join(root, 'inbox'),
@@ -38,8 +38,8 @@ const rendered = (): RenderedJob => ({
   timingsMs: { total: 5 },
 });
 
-test('writeFileExact publishes atomically and never overwrites', async () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'cp-exact-'));
+test('writeFileExact publishes atomically and never overwrites', async (t) => {
+  const dir = tempDir(t, 'cp-exact-');
   const file = path.join(dir, 'a.png');
   assert.equal(await writeFileExact(file, 'one'), true);
   assert.equal(await writeFileExact(file, 'two'), false);
@@ -47,8 +47,8 @@ test('writeFileExact publishes atomically and never overwrites', async () => {
   assert.deepEqual(readdirSync(dir), ['a.png']); // no temp files left
 });
 
-test('moveFileExact moves within and across filesystems without overwriting', async () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'cp-move-'));
+test('moveFileExact moves within and across filesystems without overwriting', async (t) => {
+  const dir = tempDir(t, 'cp-move-');
   writeFileSync(path.join(dir, 'a'), 'A');
   assert.equal(await moveFileExact(path.join(dir, 'a'), path.join(dir, 'b')), true);
   assert.equal(existsSync(path.join(dir, 'a')), false);
@@ -58,7 +58,7 @@ test('moveFileExact moves within and across filesystems without overwriting', as
   assert.equal(existsSync(path.join(dir, 'c')), true);
   const shm = '/dev/shm';
   if (existsSync(shm) && statSync(shm).dev !== statSync(dir).dev) {
-    const other = mkdtempSync(path.join(shm, 'cp-move-'));
+    const other = tempDir(t, 'cp-move-', shm);
     assert.equal(await moveFileExact(path.join(dir, 'c'), path.join(other, 'c')), true); // EXDEV path
     assert.equal(readFileSync(path.join(other, 'c'), 'utf8'), 'C');
     assert.equal(existsSync(path.join(dir, 'c')), false);
@@ -66,8 +66,8 @@ test('moveFileExact moves within and across filesystems without overwriting', as
   }
 });
 
-test('deliverJob writes outputs + sidecar, archives the original, marks the job done once', async () => {
-  const { share, catalog, shotPath, ctx } = setup();
+test('deliverJob writes outputs + sidecar, archives the original, marks the job done once', async (t) => {
+  const { share, catalog, shotPath, ctx } = setup(t);
   // An older delivery occupies the plain names: the new one gets a common suffix.
   mkdirSync(path.join(share.output, 'S1'), { recursive: true });
   writeFileSync(path.join(share.output, 'S1', 'look-01.png'), 'old');
@@ -86,8 +86,8 @@ test('deliverJob writes outputs + sidecar, archives the original, marks the job 
   assert.deepEqual((JSON.parse(job.result!) as { warnings: string[] }).warnings, ['w1']);
 });
 
-test('a crash after some outputs were published: the retry completes the same paths, no second copy', async () => {
-  const { share, catalog, ctx } = setup();
+test('a crash after some outputs were published: the retry completes the same paths, no second copy', async (t) => {
+  const { share, catalog, ctx } = setup(t);
   const c = ctx();
   // First attempt: reserved and published the PNG, then "crashed".
   mkdirSync(path.join(share.output, 'S1'), { recursive: true });
@@ -103,15 +103,15 @@ test('a crash after some outputs were published: the retry completes the same pa
   assert.equal(outputsComplete(catalog, c.job.id), true);
 });
 
-test('keepOriginals: leave keeps the shot in the inbox', async () => {
-  const { share, catalog, shotPath, ctx } = setup('leave');
+test('keepOriginals: leave keeps the shot in the inbox', async (t) => {
+  const { share, catalog, shotPath, ctx } = setup(t, 'leave');
   const result = await deliverJob(catalog, ctx(), share, rendered());
   assert.equal(result.archivedTo, null);
   assert.equal(existsSync(shotPath), true);
 });
 
-test('settleFailedJob moves the shot to failed/ with an error note; idempotent', async () => {
-  const { share, catalog, shotPath, ctx } = setup();
+test('settleFailedJob moves the shot to failed/ with an error note; idempotent', async (t) => {
+  const { share, catalog, shotPath, ctx } = setup(t);
   catalog.transition(ctx().job.id, 'gave-up', 'corrupt: look-01.jpg is truncated');
   const to = await settleFailedJob(catalog, ctx(), share, 'corrupt: look-01.jpg is truncated');
   assert.equal(to, path.join(share.failed, 'S1', 'look-01.jpg'));

@@ -1,14 +1,14 @@
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, renameSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Catalog } from '../../src/catalog/catalog.js';
 import { classify, ingestFile, type IncomingFile } from '../../src/catalog/ingest.js';
 import { configSchema, type Config } from '../../src/config/schema.js';
+import { tempDir } from '../helpers/tmp.js';
 
-function setup(plates: Config['plates']['mode'] = 'pattern') {
-  const root = mkdtempSync(path.join(os.tmpdir(), 'cp-ingest-'));
+function setup(t: TestContext, plates: Config['plates']['mode'] = 'pattern') {
+  const root = tempDir(t, 'cp-ingest-');
   const config = configSchema.parse({
     shares: [{ name: 's', inbox: path.join(root, 'in'), output: 'o', failed: 'f', archive: 'a', sessionDepth: 2 }],
     plates: { mode: plates, captureTime: 'mtime' },
@@ -33,8 +33,8 @@ test('classify: plate patterns (case-insensitive), or the first frame of a sessi
   assert.equal(classify('look_plate.jpg', true, first), 'shot');
 });
 
-test('ingest: sessions at a configured depth, known files skip hashing, renames keep identity, copies are duplicates', async () => {
-  const { config, catalog, put, share } = setup();
+test('ingest: sessions at a configured depth, known files skip hashing, renames keep identity, copies are duplicates', async (t) => {
+  const { config, catalog, put, share } = setup(t);
   assert.equal((await ingestFile(catalog, config, share, put('client/only-one-level.jpg', 'x'))).action, 'outside-session');
   const plate = await ingestFile(catalog, config, share, put('client/S1/S1_plate.jpg', 'plate'));
   assert.equal(plate.action, 'new');
@@ -54,8 +54,8 @@ test('ingest: sessions at a configured depth, known files skip hashing, renames 
   assert.equal(catalog.counts().queued, 1);
 });
 
-test('ingest in first-frame mode: the first file of each session is its plate', async () => {
-  const { config, catalog, put, share } = setup('first-frame');
+test('ingest in first-frame mode: the first file of each session is its plate', async (t) => {
+  const { config, catalog, put, share } = setup(t, 'first-frame');
   const a = await ingestFile(catalog, config, share, put('c/S1/0001.jpg', 'one'));
   const b = await ingestFile(catalog, config, share, put('c/S1/0002.jpg', 'two'));
   assert.ok(a.action === 'new' && a.file.kind === 'plate');

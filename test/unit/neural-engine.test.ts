@@ -12,7 +12,9 @@ import path from 'node:path';
 import sharp from 'sharp';
 import ort from 'onnxruntime-node';
 import { createNeuralEngine } from '../../src/engine/neural/index.js';
-import { parseModelJson, probeCuda } from '../../src/engine/neural/model.js';
+import { keepOrtTelemetryOff, parseModelJson, probeCuda } from '../../src/engine/neural/model.js';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { CleanplateError } from '../../src/errors.js';
 import type { NeuralConfig } from '../../src/config/schema.js';
 import type { RgbImage } from '../../src/image/types.js';
@@ -99,6 +101,7 @@ async function referenceMatte(
     for (let i = 0; i < bw * bh; i++) for (let c = 0; c < 3; c++) f[c * bw * bh + i] = raw[i * 3 + c] / 255;
     return f;
   };
+  keepOrtTelemetryOff(); // as the engine does before its first session
   const opts = { executionProviders: ['cpu'], intraOpNumThreads: 1 };
   const base = await ort.InferenceSession.create(path.join(FIXTURE, 'base.onnx'), opts);
   const refiner = await ort.InferenceSession.create(path.join(FIXTURE, 'refiner.onnx'), opts);
@@ -542,4 +545,36 @@ test('behind plate alignment, the mismatch warning uses the engine foreground fr
     (await (await withPlateAlignment(inner, { align: 'off', matchColour: false, mismatchWarn })).matte({ shot, plate })).warnings;
   assert.ok((await run(0.2)).some((w) => w.startsWith('plate does not match the shot: 30%')), JSON.stringify(await run(0.2)));
   assert.ok(!(await run(0.4)).some((w) => w.startsWith('plate does not match the shot')));
+});
+
+test('onnxruntime telemetry stays off: ORT_DISABLE_TELEMETRY=1 unless the operator set it', async () => {
+  const env: NodeJS.ProcessEnv = {};
+  keepOrtTelemetryOff(env);
+  assert.equal(env.ORT_DISABLE_TELEMETRY, '1');
+  const theirs: NodeJS.ProcessEnv = { ORT_DISABLE_TELEMETRY: '0' };
+  keepOrtTelemetryOff(theirs);
+  assert.equal(theirs.ORT_DISABLE_TELEMETRY, '0');
+
+  // A fresh process that loads the engine and mattes: onnxruntime 1.30 with telemetry on writes
+  // /tmp/mat-debug-<pid>.log when its first session starts (checked by hand without the variable).
+  const engineUrl = new URL('../../src/engine/neural/index.js', import.meta.url).href;
+  const code = `
+    const { createNeuralEngine } = await import(${JSON.stringify(engineUrl)});
+    const e = await createNeuralEngine(${JSON.stringify(cfg())});
+    const px = new Uint8Array(24 * 16 * 3).fill(90);
+    await e.matte({ shot: { width: 24, height: 16, data: px }, plate: { width: 24, height: 16, data: px.map((v) => v + 40) } });
+    await e.close();
+    console.log(JSON.stringify({ pid: process.pid, env: process.env.ORT_DISABLE_TELEMETRY ?? null }));`;
+  const childEnv = { ...process.env };
+  delete childEnv.ORT_DISABLE_TELEMETRY;
+  const child = spawn(process.execPath, [...process.execArgv, '--input-type=module', '-e', code], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const rc = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  assert.equal(rc, 0, err);
+  const r = JSON.parse(out.trim().split('\n').pop() ?? '{}') as { pid: number; env: string | null };
+  assert.equal(r.env, '1');
+  assert.equal(existsSync(`/tmp/mat-debug-${r.pid}.log`), false, 'onnxruntime started its telemetry');
 });

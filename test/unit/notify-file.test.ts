@@ -3,11 +3,10 @@
  * notify.fileDir, written atomically, its path reported by the flush and kept
  * in the outbox; plus the contact sheet on its own.
  */
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { Catalog } from '../../src/catalog/catalog.js';
@@ -16,6 +15,7 @@ import { makeContactSheet } from '../../src/notify/contact-sheet.js';
 import { createMailer, verifySmtp } from '../../src/notify/mailer.js';
 import { Notifier } from '../../src/notify/notifier.js';
 import { ensureNotifySchema, enqueueMail, outboxSummary, recentOutbox } from '../../src/notify/outbox.js';
+import { tempDir } from '../helpers/tmp.js';
 
 const T0 = Date.parse('2030-05-06T10:00:00Z');
 
@@ -25,8 +25,8 @@ async function cutout(file: string, colour: string, w = 60, h = 90): Promise<str
   return file;
 }
 
-test('file transport: the completion email is written as one .eml file, atomically, and its path is reported', async () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'cp-notify-file-'));
+test('file transport: the completion email is written as one .eml file, atomically, and its path is reported', async (t) => {
+  const dir = tempDir(t, 'cp-notify-file-');
   const clock = { t: T0 };
   const cat = Catalog.open(path.join(dir, 'c.db'), { now: () => clock.t });
   const mailDir = path.join(dir, 'mail');
@@ -70,8 +70,8 @@ test('file transport: the completion email is written as one .eml file, atomical
   }
 });
 
-test('file transport: a failed write is retried and overwrites the same file name (no duplicate)', async () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'cp-notify-file-'));
+test('file transport: a failed write is retried and overwrites the same file name (no duplicate)', async (t) => {
+  const dir = tempDir(t, 'cp-notify-file-');
   const clock = { t: T0 };
   const cat = Catalog.open(path.join(dir, 'c.db'), { now: () => clock.t });
   const blocker = path.join(dir, 'mail');
@@ -101,8 +101,8 @@ test('file transport: a failed write is retried and overwrites the same file nam
   }
 });
 
-test('verifySmtp with the file transport checks the folder (throws when unwritable); disabled notify reports off', async () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'cp-notify-file-'));
+test('verifySmtp with the file transport checks the folder (throws when unwritable); disabled notify reports off', async (t) => {
+  const dir = tempDir(t, 'cp-notify-file-');
   const base = configSchema.parse({
     shares: [{ name: 'x', inbox: 'i', output: 'o', failed: 'f', archive: 'a' }],
     notify: { enabled: true, transport: 'file', fileDir: path.join(dir, 'm') },
@@ -118,8 +118,8 @@ test('verifySmtp with the file transport checks the folder (throws when unwritab
   mailer.close();
 });
 
-test('contact sheet: thumbnails centred in a grid on a checkerboard, unreadable files skipped, at most maxItems', async () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'cp-sheet-'));
+test('contact sheet: thumbnails centred in a grid on a checkerboard, unreadable files skipped, at most maxItems', async (t) => {
+  const dir = tempDir(t, 'cp-sheet-');
   const a = await cutout(path.join(dir, 'a.png'), '#ff0000', 200, 100); // landscape
   const b = await cutout(path.join(dir, 'b.png'), '#00ff00', 100, 200); // portrait
   const c = await cutout(path.join(dir, 'c.png'), '#0000ff');
@@ -156,8 +156,8 @@ interface Rig {
 }
 
 let seq = 0;
-function rig(notify: Record<string, unknown> = {}): Rig {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'cp-notify-life-'));
+function rig(t: TestContext, notify: Record<string, unknown> = {}): Rig {
+  const dir = tempDir(t, 'cp-notify-life-');
   const mailDir = path.join(dir, 'mail');
   const clock = { t: T0 };
   const cat = Catalog.open(path.join(dir, 'c.db'), { now: () => clock.t });
@@ -201,8 +201,8 @@ function rig(notify: Record<string, unknown> = {}): Rig {
   };
 }
 
-test('switching notify on does not email work finished before; a session in progress is emailed when it completes', async () => {
-  const r = rig();
+test('switching notify on does not email work finished before; a session in progress is emailed when it completes', async (t) => {
+  const r = rig(t);
   const off = new Notifier(r.cat, { ...r.cfg, notify: { ...r.cfg.notify, enabled: false } }, { now: () => r.clock.t });
   r.plate('OLD');
   r.deliver(r.shot('OLD', 'a.jpg'));
@@ -230,8 +230,8 @@ test('switching notify on does not email work finished before; a session in prog
   }
 });
 
-test('a failed shot retried with `cleanplate retry` and delivered gets an update email marking it retried', async () => {
-  const r = rig({ failureAlert: { enabled: false } });
+test('a failed shot retried with `cleanplate retry` and delivered gets an update email marking it retried', async (t) => {
+  const r = rig(t, { failureAlert: { enabled: false } });
   const n = new Notifier(r.cat, r.cfg, { now: () => r.clock.t });
   try {
     r.plate('S');
@@ -258,8 +258,8 @@ test('a failed shot retried with `cleanplate retry` and delivered gets an update
   }
 });
 
-test('updateConfig: new recipients apply to the next email; an unusable transport is refused and the old one kept', async () => {
-  const r = rig();
+test('updateConfig: new recipients apply to the next email; an unusable transport is refused and the old one kept', async (t) => {
+  const r = rig(t);
   const n = new Notifier(r.cat, r.cfg, { now: () => r.clock.t });
   try {
     n.updateConfig({ ...r.cfg, notify: { ...r.cfg.notify, recipients: ['new@example.com'] } });

@@ -4,11 +4,9 @@
  * rate-limited failure alert, the update email for late shots, and exactly one
  * completion email across an SMTP outage.
  */
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { SMTPServer } from 'smtp-server';
@@ -18,6 +16,7 @@ import { Notifier } from '../../src/notify/notifier.js';
 import { verifySmtp } from '../../src/notify/mailer.js';
 import { outboxSummary } from '../../src/notify/outbox.js';
 import { CleanplateError } from '../../src/errors.js';
+import { tempDir } from '../helpers/tmp.js';
 
 // ---------- a minimal MIME reader (mailparser is not installed) ----------
 
@@ -144,8 +143,8 @@ interface World {
   cfg: Config;
 }
 
-function world(port: number, notify: Record<string, unknown> = {}): World {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'cp-notify-'));
+function world(t: TestContext, port: number, notify: Record<string, unknown> = {}): World {
+  const dir = tempDir(t, 'cp-notify-');
   const clock = { t: T0 };
   const cat = Catalog.open(path.join(dir, 'catalog.db'), { now: () => clock.t });
   const cfg = configSchema.parse({
@@ -242,9 +241,9 @@ const MIN = 60_000;
 
 // ---------- tests ----------
 
-test('session complete: one email after the quiet time, with counts, times, failures, outputs and a PNG contact sheet', async () => {
+test('session complete: one email after the quiet time, with counts, times, failures, outputs and a PNG contact sheet', async (t) => {
   const smtp = await startSmtp();
-  const w = world(smtp.port);
+  const w = world(t, smtp.port);
   const notifier = new Notifier(w.cat, w.cfg, { now: () => w.clock.t });
   try {
     const session = 'SS26_look<01>&"co"';
@@ -309,9 +308,9 @@ test('session complete: one email after the quiet time, with counts, times, fail
   }
 });
 
-test('a session with a shot still queued or waiting is not complete', async () => {
+test('a session with a shot still queued or waiting is not complete', async (t) => {
   const smtp = await startSmtp();
-  const w = world(smtp.port);
+  const w = world(t, smtp.port);
   const notifier = new Notifier(w.cat, w.cfg, { now: () => w.clock.t });
   try {
     const [a] = dropFiles(w, 'S1', ['a.jpg', 'b.jpg']);
@@ -328,9 +327,9 @@ test('a session with a shot still queued or waiting is not complete', async () =
   }
 });
 
-test('late shots after the completion email get one more email about those shots only', async () => {
+test('late shots after the completion email get one more email about those shots only', async (t) => {
   const smtp = await startSmtp();
-  const w = world(smtp.port);
+  const w = world(t, smtp.port);
   const notifier = new Notifier(w.cat, w.cfg, { now: () => w.clock.t });
   try {
     const [a] = dropFiles(w, 'S1', ['first.jpg']);
@@ -361,11 +360,11 @@ test('late shots after the completion email get one more email about those shots
   }
 });
 
-test('SMTP down while a session completes: processing goes on, and exactly one email arrives once it is back', async () => {
+test('SMTP down while a session completes: processing goes on, and exactly one email arrives once it is back', async (t) => {
   const first = await startSmtp();
   const port = first.port;
   await first.close(); // the server is down from here
-  const w = world(port);
+  const w = world(t, port);
   let notifier = new Notifier(w.cat, w.cfg, { now: () => w.clock.t });
   try {
     const [a, b] = dropFiles(w, 'S9', ['a.jpg', 'b.jpg']);
@@ -415,9 +414,9 @@ test('SMTP down while a session completes: processing goes on, and exactly one e
   }
 });
 
-test('failure alerts: the first goes out at once, later ones are grouped and rate-limited', async () => {
+test('failure alerts: the first goes out at once, later ones are grouped and rate-limited', async (t) => {
   const smtp = await startSmtp();
-  const w = world(smtp.port, { failureAlert: { enabled: true, minIntervalMin: 30 }, sessionQuietMin: 100_000 });
+  const w = world(t, smtp.port, { failureAlert: { enabled: true, minIntervalMin: 30 }, sessionQuietMin: 100_000 });
   const notifier = new Notifier(w.cat, w.cfg, { now: () => w.clock.t });
   try {
     const [a, b, c] = dropFiles(w, 'S1', ['a.jpg', 'b.jpg', 'c.jpg']);
@@ -464,9 +463,9 @@ test('failure alerts: the first goes out at once, later ones are grouped and rat
   }
 });
 
-test('digest: what finished since the previous digest, the backlog and the outbox; once per run', async () => {
+test('digest: what finished since the previous digest, the backlog and the outbox; once per run', async (t) => {
   const smtp = await startSmtp();
-  const w = world(smtp.port, { failureAlert: { enabled: false } });
+  const w = world(t, smtp.port, { failureAlert: { enabled: false } });
   const notifier = new Notifier(w.cat, w.cfg, { now: () => w.clock.t });
   try {
     const [a, b] = dropFiles(w, 'S<1>', ['a.jpg', 'b.jpg']);
@@ -506,9 +505,9 @@ test('digest: what finished since the previous digest, the backlog and the outbo
   }
 });
 
-test('SMTP login with the password from notify.smtp.passwordEnv; verifySmtp for doctor', async () => {
+test('SMTP login with the password from notify.smtp.passwordEnv; verifySmtp for doctor', async (t) => {
   const smtp = await startSmtp(0, { user: 'studio', pass: 'pw-123' });
-  const w = world(smtp.port);
+  const w = world(t, smtp.port);
   const cfg: Config = { ...w.cfg, notify: { ...w.cfg.notify, smtp: { ...w.cfg.notify.smtp!, user: 'studio', passwordEnv: 'CP_TEST_SMTP_PW' } } };
   try {
     const good = await verifySmtp(cfg.notify, { env: { CP_TEST_SMTP_PW: 'pw-123' } });

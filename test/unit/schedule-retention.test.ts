@@ -4,14 +4,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Catalog } from '../../src/catalog/catalog.js';
 import { ensureNotifySchema, enqueueMail, markSent } from '../../src/notify/outbox.js';
 import type { Log, LogFields } from '../../src/notify/types.js';
 import { purgeCatalog, runRetention } from '../../src/schedule/retention.js';
 import { heartbeat, sweepWaiting } from '../../src/schedule/upkeep.js';
+import { tempDir } from '../helpers/tmp.js';
 
 const DAY = 86_400_000;
 const MIN = 60_000;
@@ -28,8 +28,8 @@ function put(file: string, content = 'x'): string {
   return file;
 }
 
-test('file retention: each kind off by default; archive and outputs deleted only past their age, symlinks left alone', async () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'cp-ret-'));
+test('file retention: each kind off by default; archive and outputs deleted only past their age, symlinks left alone', async (t) => {
+  const dir = tempDir(t, 'cp-ret-');
   const cat = Catalog.open(path.join(dir, 'c.db'));
   const archive = path.join(dir, 'archive');
   const output = path.join(dir, 'output');
@@ -73,8 +73,8 @@ test('file retention: each kind off by default; archive and outputs deleted only
   }
 });
 
-test('catalog retention: finished rows older than catalogDays go, in foreign-key order; live work and its plates stay', async () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'cp-ret-'));
+test('catalog retention: finished rows older than catalogDays go, in foreign-key order; live work and its plates stay', async (t) => {
+  const dir = tempDir(t, 'cp-ret-');
   const T = Date.parse('2030-01-01T00:00:00Z');
   const clock = { t: T };
   const cat = Catalog.open(path.join(dir, 'c.db'), { now: () => clock.t });
@@ -152,8 +152,8 @@ test('catalog retention: finished rows older than catalogDays go, in foreign-key
   }
 });
 
-test('waiting-shot sweep fails shots once they waited plates.waitTimeoutMin, by the moved clock', () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'cp-sweep-'));
+test('waiting-shot sweep fails shots once they waited plates.waitTimeoutMin, by the moved clock', (t) => {
+  const dir = tempDir(t, 'cp-sweep-');
   const T = Date.parse('2030-02-01T08:00:00Z');
   const clock = { t: T };
   const cat = Catalog.open(path.join(dir, 'c.db'), { now: () => clock.t });
@@ -183,8 +183,8 @@ test('waiting-shot sweep fails shots once they waited plates.waitTimeoutMin, by 
   }
 });
 
-test('heartbeat logs uptime, memory, jobs per state and the outbox', () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'cp-hb-'));
+test('heartbeat logs uptime, memory, jobs per state and the outbox', (t) => {
+  const dir = tempDir(t, 'cp-hb-');
   const cat = Catalog.open(path.join(dir, 'c.db'));
   try {
     cat.recordFile({ share: 's', session: 'S', relPath: 'a.jpg', kind: 'shot', size: 1, mtimeMs: 1, hash: 'a', capturedAt: 1, location: '/in/S/a.jpg' });

@@ -6,6 +6,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { configSchema, type Config, type ConfigInput } from '../../src/config/schema.js';
 import { compileIgnore, InboxWatcher, type InboxWatcherOptions } from '../../src/watch/watcher.js';
+import { tempDir } from '../helpers/tmp.js';
 
 sharp.cache(false);
 
@@ -292,11 +293,11 @@ test('updateConfig adds and removes shares and switches polling without losing p
   }
 });
 
-test('close() leaves no timers or file watchers behind', async () => {
+test('close() leaves no timers or file watchers behind', async (t) => {
   const watching = () => process.getActiveResourcesInfo().filter((r) => ['Timeout', 'FSEventWrap', 'StatWatcher'].includes(r));
   const before = watching().length;
   for (const polling of [false, true]) {
-    const root = await tmpRoot();
+    const root = tempDir(t, 'cp-watch-');
     const h = await harness(root, makeConfig(root, polling));
     await put(path.join(h.inbox(), 'S1', 'pending.jpg'), JPG.subarray(0, 2000));
     await h.w.start();
@@ -307,7 +308,6 @@ test('close() leaves no timers or file watchers behind', async () => {
     const end = Date.now() + 1500;
     while (watching().length > before && Date.now() < end) await sleep(25);
     assert.deepEqual(watching().slice(before), [], `${polling ? 'polling' : 'native'}: nothing left after close()`);
-    await fs.rm(root, { recursive: true, force: true });
   }
 });
 

@@ -90,6 +90,7 @@ def check_onnx(out_dir: str) -> Dict[str, Any]:
 def ort_parity(base: BaseNet, refiner: Refiner, out_dir: str, sizes: Tuple[Tuple[int, int], ...] = ((64, 96), (128, 80)),
                n_patches: int = 37, seed: int = 0) -> Optional[Dict[str, float]]:
     """Max |onnxruntime - PyTorch| per output on random inputs (CPU, fp32); None when onnxruntime is missing."""
+    os.environ.setdefault('ORT_DISABLE_TELEMETRY', '1')  # onnxruntime 1.29+ usage telemetry: off, as in the engine
     try:
         import onnxruntime as ort  # type: ignore
     except ImportError:

@@ -122,6 +122,19 @@ export function probeCuda(): CudaProbe {
 }
 
 /**
+ * Keeps onnxruntime's usage telemetry off. onnxruntime 1.29+ starts Microsoft's 1DS telemetry on
+ * Linux and macOS with the first session of a process (a device id on disk, HTTPS uploads, an empty
+ * `/tmp/mat-debug-<pid>.log` per process); a daemon handling studios' images makes no network calls
+ * but its own SMTP. Sets `ORT_DISABLE_TELEMETRY=1` unless the operator set the variable already
+ * (any value: theirs wins). onnxruntime reads it when the first session is created, so this runs
+ * before that ({@link loadModel}); it changes nothing once a session exists.
+ * @param env the environment to update (default: this process's)
+ */
+export function keepOrtTelemetryOff(env: NodeJS.ProcessEnv = process.env): void {
+  if (env.ORT_DISABLE_TELEMETRY === undefined) env.ORT_DISABLE_TELEMETRY = '1';
+}
+
+/**
  * Session options shared by base and refiner. Thread-pool spinning is off: between refiner batches
  * the main thread extracts windows, and spinning ORT workers would steal its cores (measured on the
  * 2-core dev box: window extraction ~40% faster, inference itself no slower). ONNX Runtime's own
@@ -202,6 +215,7 @@ function staticDim(s: InferenceSession, name: string, axis: number): number | nu
 }
 
 async function createSessions(dir: string, info: ModelInfo, provider: Provider, threads: number) {
+  keepOrtTelemetryOff();
   const opts = sessionOptions(provider, threads);
   const open = async (file: string): Promise<InferenceSession> => {
     try {
