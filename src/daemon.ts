@@ -17,16 +17,18 @@ import { Catalog } from './catalog/catalog.js';
 import { ingestFile, type IncomingFile } from './catalog/ingest.js';
 import { afterFailure } from './catalog/states.js';
 import { loadConfig } from './config/load.js';
-import { diffConfig, watchConfigFile } from './config/reload.js';
+import { diffConfig, restartRequired, watchConfigFile } from './config/reload.js';
 import type { Config, ShareConfig } from './config/schema.js';
 import { archiveDuplicate, archiveFile, deliverJob, outputsComplete, sessionDir, settleFailedJob } from './deliver/deliver.js';
 import { moveFileNoOverwrite, writeFileAtomic } from './deliver/atomic.js';
 import { CleanplateError, toCleanplateError } from './errors.js';
 import { sessionOf } from './match/plates.js';
 import { closeLogger, createLogger, type Logger } from './log.js';
+import { createMailer } from './notify/mailer.js';
 import { Notifier } from './notify/notifier.js';
 import { scheduleProblems, startSchedules, type ScheduleHandle } from './schedule/scheduler.js';
-import { InboxWatcher } from './watch/watcher.js';
+import { heartbeat as logHeartbeat, sweepWaiting } from './schedule/upkeep.js';
+import { compileIgnore, InboxWatcher } from './watch/watcher.js';
 import { RenderPool } from './worker/pool.js';
 
 /** Options for tests and embedding. */
@@ -51,7 +53,13 @@ export class Daemon {
   private pumping = false;
   private ingestChain: Promise<void> = Promise.resolve();
   private configWatch: { close(): Promise<void> } | undefined;
+  /** Config changes are applied one at a time, in the order they were saved. */
+  private configChain: Promise<void> = Promise.resolve();
+  /** Set while the render workers are swapped for new settings: no new job is started. */
+  private swappingWorkers = false;
   private schedules: ScheduleHandle | undefined;
+  /** When the daemon started (ms), for the heartbeat's uptime. */
+  private readonly startedAt: number;
   /** Resolves when the daemon has stopped. */
   readonly stopped: Promise<void>;
   private resolveStopped!: () => void;
@@ -67,55 +75,88 @@ export class Daemon {
     private readonly now: () => number,
   ) {
     this.stopped = new Promise((r) => (this.resolveStopped = r));
+    this.startedAt = now();
   }
 
   /**
    * Starts the daemon on a config file (or an already-loaded config).
-   * @throws CleanplateError when the config is invalid, a folder cannot be created, or the engine cannot load
+   *
+   * When a step fails, everything opened before it (render workers, inbox
+   * watcher, notifier, catalog, schedules, the config watch and, when it was
+   * built here, the logger) is closed again before the error is thrown, so a
+   * failed start leaves nothing running and the process can exit.
+   * @throws CleanplateError when the config is invalid, a folder cannot be created, the notify settings are unusable or the engine cannot load
    */
   static async start(configOrFile: string | Config, options: DaemonOptions = {}): Promise<Daemon> {
     const configFile = typeof configOrFile === 'string' ? path.resolve(configOrFile) : undefined;
     const config = typeof configOrFile === 'string' ? await loadConfig(configOrFile) : configOrFile;
     const log = options.log ?? createLogger(config.logging);
     const now = options.now ?? Date.now;
-    for (const s of config.shares) {
-      for (const dir of [s.inbox, s.output, s.failed, s.archive]) {
-        await fs.mkdir(dir, { recursive: true }).catch((err: unknown) => {
-          throw toCleanplateError(err, `share ${s.name}: cannot create ${dir}`);
-        });
-      }
-    }
-    const catalog = Catalog.open(config.catalog.path, { now });
-    let pool: RenderPool;
+    /** What has been opened so far; closed in reverse order when a later step fails. */
+    const undo: Array<() => unknown> = [];
     try {
-      pool = await RenderPool.start(config, config.jobs.concurrency, (level, message) => log.log(level, message));
+      for (const s of config.shares) {
+        for (const dir of [s.inbox, s.output, s.failed, s.archive]) {
+          await fs.mkdir(dir, { recursive: true }).catch((err: unknown) => {
+            throw toCleanplateError(err, `share ${s.name}: cannot create ${dir}`);
+          });
+        }
+      }
+      const catalog = Catalog.open(config.catalog.path, { now });
+      undo.push(() => catalog.close());
+      // Settings that can be refused (SMTP password variable, ignore globs) are checked before any worker starts.
+      const notifier = new Notifier(catalog, config, { log, now });
+      undo.push(() => notifier.close());
+      const watcher = new InboxWatcher(config);
+      undo.push(() => watcher.close());
+      const pool = await RenderPool.start(config, config.jobs.concurrency, (level, message) => log.log(level, message));
+      undo.push(() => pool.close());
+      const d = new Daemon(config, configFile, catalog, pool, watcher, notifier, log, now);
+      undo.push(() => d.abortStart());
+      log.info('cleanplate starting', { engine: pool.engineInfo, shares: config.shares.map((s) => s.name), catalog: config.catalog.path });
+      await d.recover();
+      watcher.on('file', (ev: IncomingFile) => d.enqueueIngest(ev));
+      watcher.on('incomplete', (ev: IncomingFile & { reason?: string }) => d.enqueueIncomplete(ev));
+      watcher.on('error', (err: Error) => log.warn(`watcher: ${err.message}`));
+      await watcher.start();
+      d.schedules = startSchedules(config.schedule, d.scheduledTasks(), log);
+      if (configFile && !options.noConfigWatch) {
+        d.configWatch = watchConfigFile(
+          configFile,
+          config,
+          (next) => d.onConfigChange(next),
+          (err) => log.error(`config change rejected, keeping the running config: ${err.message}`),
+        );
+      }
+      d.tickTimer = setInterval(() => void d.tick(), 5000);
+      d.tickTimer.unref();
+      d.wake();
+      log.info('cleanplate ready: watching ' + config.shares.map((s) => `${s.name} (${s.inbox}${s.polling ? ', polling' : ''})`).join(', '));
+      return d;
     } catch (err) {
-      catalog.close();
+      for (const step of undo.reverse()) {
+        try {
+          await step();
+        } catch {
+          // Keep closing the rest; the start-up error is the one reported.
+        }
+      }
+      if (!options.log) await closeLogger(log);
       throw err;
     }
-    const notifier = new Notifier(catalog, config, { log, now });
-    const watcher = new InboxWatcher(config);
-    const d = new Daemon(config, configFile, catalog, pool, watcher, notifier, log, now);
-    log.info('cleanplate starting', { engine: pool.engineInfo, shares: config.shares.map((s) => s.name), catalog: config.catalog.path });
-    await d.recover();
-    watcher.on('file', (ev: IncomingFile) => d.enqueueIngest(ev));
-    watcher.on('incomplete', (ev: IncomingFile & { reason?: string }) => d.enqueueIncomplete(ev));
-    watcher.on('error', (err: Error) => log.warn(`watcher: ${err.message}`));
-    await watcher.start();
-    d.schedules = startSchedules(config.schedule, d.scheduledTasks(), log);
-    if (configFile && !options.noConfigWatch) {
-      d.configWatch = watchConfigFile(
-        configFile,
-        config,
-        (next, prev) => void d.applyConfig(next, prev),
-        (err) => log.error(`config change rejected, keeping the running config: ${err.message}`),
-      );
-    }
-    d.tickTimer = setInterval(() => void d.tick(), 5000);
-    d.tickTimer.unref();
-    d.wake();
-    log.info('cleanplate ready: watching ' + config.shares.map((s) => `${s.name} (${s.inbox}${s.polling ? ', polling' : ''})`).join(', '));
-    return d;
+  }
+
+  /** Undoes a start that failed after the daemon object was built: timers, schedules, watches, pending cataloguing. */
+  private async abortStart(): Promise<void> {
+    this.stopping = true;
+    this.abandoned = true;
+    if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    if (this.tickTimer) clearInterval(this.tickTimer);
+    await this.configWatch?.close();
+    this.schedules?.stop();
+    await this.watcher.close();
+    await this.ingestChain;
+    await Promise.allSettled([...this.running.values()]);
   }
 
   /** After a crash or an unclean stop: running jobs go back to the queue, failed ones are settled. */
@@ -131,12 +172,14 @@ export class Daemon {
       digest: () => this.notifier.digest(this.now()),
       retention: () => this.notifier.retention(this.config),
       waitingSweep: async () => {
-        const failed = this.catalog.failWaiting(this.config.plates.waitTimeoutMin * 60_000);
-        if (failed.length) this.log.warn(`${failed.length} shot(s) waited longer than ${this.config.plates.waitTimeoutMin} min for a plate`, { jobs: failed });
+        const failed = sweepWaiting(this.catalog, this.config.plates.waitTimeoutMin, { log: this.log });
+        if (failed.length === 0) return;
+        // Like a job that gave up: the shot moves to failed/ first, so the alert can say where it went.
         await this.settleFailed();
+        for (const id of failed) this.notifier.jobFailed(id);
       },
       rescan: () => this.watcher.rescan(),
-      heartbeat: () => this.log.info('heartbeat', { jobs: this.catalog.counts(), running: this.running.size }),
+      heartbeat: () => void logHeartbeat(this.catalog, this.log, this.startedAt, this.now()),
     };
   }
 
@@ -212,7 +255,7 @@ export class Daemon {
     if (this.pumping || this.stopping) return;
     this.pumping = true;
     try {
-      while (!this.stopping && this.running.size < this.pool.capacity && this.pool.idle > 0) {
+      while (!this.stopping && !this.swappingWorkers && this.running.size < this.pool.capacity && this.pool.idle > 0) {
         const job = this.catalog.claimNextJob(this.config.watch.stableMs);
         if (!job) break;
         const p = this.process(job.id).finally(() => {
@@ -308,36 +351,109 @@ export class Daemon {
     }
   }
 
-  /** Applies a validated config change; parts that need a restart are logged and left. */
-  private async applyConfig(next: Config, prev: Config): Promise<void> {
+  /** Queues a changed config file's settings (from the config watch); never rejects. */
+  private onConfigChange(next: Config): Promise<void> {
+    this.configChain = this.configChain
+      .then(() => this.applyConfig(next))
+      .catch((err: unknown) => {
+        this.log.error(`config change failed: ${toCleanplateError(err).message}`);
+      });
+    return this.configChain;
+  }
+
+  /**
+   * Applies a changed config, diffed against the running one. Everything that
+   * can refuse the change (cron expressions, ignore globs, notify transport,
+   * new share folders) is checked first: a refused change is logged as one
+   * line and nothing of it is applied. Settings that need a restart
+   * (`RESTART_REQUIRED`) keep their running values, with one warning naming
+   * them.
+   */
+  private async applyConfig(next: Config): Promise<void> {
+    if (this.stopping) return;
+    const prev = this.config;
     const changed = diffConfig(prev, next);
     if (changed.length === 0) return;
-    const bad = scheduleProblems(next.schedule);
-    if (bad.length) {
-      this.log.error(`config change rejected, keeping the running config: ${bad.join('; ')}`);
+    const needRestart = restartRequired(changed);
+    const candidate = withValuesOf(next, prev, needRestart);
+    try {
+      await this.checkConfig(candidate, prev);
+    } catch (err) {
+      this.log.error(`config change rejected, keeping the running config: ${toCleanplateError(err).message}`);
+      return;
+    }
+    try {
+      // The notifier takes its settings first: it refuses unusable ones before changing anything (checked above too).
+      this.notifier.updateConfig(candidate);
+    } catch (err) {
+      this.log.error(`config change rejected, keeping the running config: ${toCleanplateError(err).message}`);
       return;
     }
     this.log.info(`config changed: ${changed.join(', ')}`);
-    if (changed.some((c) => c.startsWith('catalog'))) this.log.warn('catalog.path changes apply after a restart');
-    this.config = { ...next, catalog: prev.catalog };
-    this.log.level = next.logging.level;
-    this.watcher.updateConfig(this.config);
-    this.notifier.updateConfig(this.config);
+    if (needRestart.length) this.log.warn(`config change needs a restart to take effect, running with the old values until then: ${needRestart.join(', ')}`);
+    const applied = diffConfig(prev, candidate);
+    this.config = candidate;
+    if (applied.length === 0) return;
+    this.log.level = candidate.logging.level;
     this.schedules?.stop();
-    this.schedules = startSchedules(this.config.schedule, this.scheduledTasks(), this.log);
-    const renderParts = ['engine', 'limits', 'postprocess', 'outputs', 'jobs'];
-    if (changed.some((c) => renderParts.some((p) => c === p || c.startsWith(`${p}.`)))) {
-      // New engine settings: wait for running jobs, then swap the workers.
-      await Promise.allSettled([...this.running.values()]);
-      try {
-        const pool = await RenderPool.start(this.config, this.config.jobs.concurrency, (level, message) => this.log.log(level, message));
-        const old = this.pool;
-        this.pool = pool;
-        await old.close();
-        this.log.info('render workers restarted with the new settings', { engine: pool.engineInfo });
-      } catch (err) {
-        this.log.error(`new engine settings could not load, keeping the old ones: ${toCleanplateError(err).message}`);
+    this.schedules = startSchedules(candidate.schedule, this.scheduledTasks(), this.log);
+    try {
+      await this.watcher.updateConfig(candidate);
+    } catch (err) {
+      this.log.error(`watcher: applying the new settings failed: ${toCleanplateError(err).message}`);
+    }
+    const renderParts = ['engine', 'limits', 'postprocess', 'outputs', 'jobs.concurrency'];
+    if (applied.some((c) => renderParts.some((p) => c === p || c.startsWith(`${p}.`)))) await this.restartWorkers(prev);
+  }
+
+  /**
+   * Checks a new config without applying anything.
+   * @throws CleanplateError naming what cannot be used
+   */
+  private async checkConfig(next: Config, prev: Config): Promise<void> {
+    const bad = scheduleProblems(next.schedule);
+    if (bad.length) throw new CleanplateError('config', bad.join('; '));
+    try {
+      compileIgnore(next.watch);
+    } catch (err) {
+      throw toCleanplateError(err, 'watch.ignore');
+    }
+    const transport = (c: Config) => JSON.stringify([c.notify.enabled, c.notify.transport, c.notify.smtp, c.notify.fileDir]);
+    if (next.notify.enabled && transport(next) !== transport(prev)) createMailer(next.notify).close();
+    for (const s of next.shares) {
+      const old = prev.shares.find((p) => p.name === s.name);
+      for (const dir of [s.inbox, s.output, s.failed, s.archive]) {
+        if (old && [old.inbox, old.output, old.failed, old.archive].includes(dir)) continue;
+        await fs.mkdir(dir, { recursive: true }).catch((err: unknown) => {
+          throw toCleanplateError(err, `share ${s.name}: cannot create ${dir}`);
+        });
       }
+    }
+  }
+
+  /** New engine settings: waits for running jobs (starting none meanwhile), then swaps the render workers. */
+  private async restartWorkers(prev: Config): Promise<void> {
+    this.swappingWorkers = true;
+    try {
+      await Promise.allSettled([...this.running.values()]);
+      if (this.stopping) return;
+      const pool = await RenderPool.start(this.config, this.config.jobs.concurrency, (level, message) => this.log.log(level, message));
+      if (this.stopping) {
+        await pool.close();
+        return;
+      }
+      const old = this.pool;
+      this.pool = pool;
+      await old.close();
+      this.log.info('render workers restarted with the new settings', { engine: pool.engineInfo });
+    } catch (err) {
+      // The old workers keep running: so do their settings.
+      const c = this.config;
+      this.config = { ...c, engine: prev.engine, limits: prev.limits, postprocess: prev.postprocess, outputs: prev.outputs, jobs: { ...c.jobs, concurrency: prev.jobs.concurrency } };
+      await this.watcher.updateConfig(this.config).catch(() => undefined);
+      this.log.error(`new engine settings could not load, keeping the old ones: ${toCleanplateError(err).message}`);
+    } finally {
+      this.swappingWorkers = false;
       this.wake();
     }
   }
@@ -361,6 +477,7 @@ export class Daemon {
     this.abandoned = true;
     await this.pool.close();
     if (timedOut) await finished;
+    await this.configChain; // a worker swap under way closes its new workers
     const requeued = this.catalog.requeueRunning('daemon stopped before the job finished');
     if (requeued.length) this.log.warn(`re-queued ${requeued.length} running job(s) for the next start`);
     await this.notifier.close();
@@ -369,4 +486,25 @@ export class Daemon {
     this.resolveStopped();
     await closeLogger(this.log);
   }
+}
+
+/**
+ * `next` with the values of `prev` at the given dotted paths (settings that
+ * need a restart keep their running values). Pure; `next` is not changed.
+ */
+function withValuesOf(next: Config, prev: Config, paths: readonly string[]): Config {
+  if (paths.length === 0) return next;
+  const out = structuredClone(next);
+  for (const p of paths) {
+    const keys = p.split('.');
+    let to = out as unknown as Record<string, unknown>;
+    let from = prev as unknown as Record<string, unknown>;
+    for (const k of keys.slice(0, -1)) {
+      to = to[k] as Record<string, unknown>;
+      from = from[k] as Record<string, unknown>;
+    }
+    const last = keys[keys.length - 1];
+    to[last] = structuredClone(from[last]);
+  }
+  return out;
 }

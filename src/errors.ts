@@ -17,6 +17,10 @@ export type ErrorCode =
   | 'engine' // model or engine failed to load/run
   | 'internal';
 
+/**
+ * An error a user or studio can cause: a machine-readable `code`, a one-line `message` and whether
+ * a retry may succeed. The daemon records it as a job's failure reason; the CLI prints it.
+ */
 export class CleanplateError extends Error {
   readonly code: ErrorCode;
   /** Whether trying again later may succeed (I/O hiccups, full disk) rather than never (corrupt file). */

@@ -80,6 +80,7 @@ const MIGRATIONS: string[] = [
    ALTER TABLE sessions ADD COLUMN tidied_at INTEGER;`,
 ];
 
+/** A complete file to record in the catalog (what ingest knows about it). */
 export interface FileInput {
   share: string;
   session: string;
@@ -96,6 +97,7 @@ export interface FileInput {
   location: string;
 }
 
+/** A row of the `files` table: a shot or plate of a session (a changed file under the same name is a new `version`). */
 export interface FileRow {
   id: number;
   session_id: number;
@@ -109,6 +111,7 @@ export interface FileRow {
   location: string;
 }
 
+/** A row of the `jobs` table: one shot's matting job and its state (docs/job-lifecycle.md). */
 export interface JobRow {
   id: number;
   shot_id: number;

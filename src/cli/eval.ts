@@ -46,6 +46,8 @@ export async function cmdEval(args: string[]): Promise<number> {
   for (const n of names) if (!['naive-key', 'classical', 'neural'].includes(n)) throw new UsageError(`unknown engine '${n}'`);
   const conditions = values.conditions?.split(',').map((s) => s.trim()) as ConditionName[] | undefined;
   for (const c of conditions ?? []) if (!CONDITION_NAMES.includes(c)) throw new UsageError(`unknown condition '${c}' (${CONDITION_NAMES.join(', ')})`);
+  const seed = values.seed === undefined ? 1 : Number(values.seed);
+  if (!Number.isSafeInteger(seed) || seed < 0) throw new UsageError(`--seed must be a whole number >= 0, got '${values.seed}'`);
   if (values.json) await assertAbsent(values.json);
   const settings = await renderSettings(values.config);
   sharp.cache(false);
@@ -60,7 +62,7 @@ export async function cmdEval(args: string[]): Promise<number> {
       engines,
       items: values.items?.split(',').map((s) => s.trim()),
       conditions,
-      seed: values.seed === undefined ? 1 : Number(values.seed),
+      seed,
       saveDir: values['save-dir'],
       onProgress: values.quiet ? undefined : (m) => process.stderr.write(`${m}\n`),
     });

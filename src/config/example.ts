@@ -198,9 +198,13 @@ export function renderExampleConfig(): string {
     '# cleanplate configuration',
     '#',
     '# Generated from the configuration schema: every option is listed with its default.',
-    '# Relative paths are resolved against the folder of this file. Durations carry their',
-    '# unit in the key name (Ms, Sec, Min). Changes to this file are applied while the daemon',
-    ...wrap(`runs, except these, which need a restart: ${RESTART_REQUIRED.join(', ')}.`, WIDTH - 2).map((l) => `# ${l}`),
+    ...wrap(
+      'Relative paths are resolved against the folder of this file. Durations carry their unit in the key name ' +
+        '(Ms, Sec, Min). Changes to this file are applied while the daemon runs (changed engine, limits, ' +
+        'postprocess, outputs or jobs.concurrency settings restart the render workers between jobs; an invalid ' +
+        `change is logged and the running config kept), except these, which need a restart: ${RESTART_REQUIRED.join(', ')}.`,
+      WIDTH - 2,
+    ).map((l) => `# ${l}`),
     '',
   ];
   return `${[...header, ...renderProperties(schema, '', '')].join('\n')}\n`;

@@ -3,12 +3,13 @@
  * valid new config to the daemon with the list of changed settings, keep the
  * old one when the new text is invalid.
  *
- * Settings the daemon can apply live: shares (InboxWatcher.updateConfig),
- * watch.*, plates.*, jobs.maxAttempts / retryBackoffSec, limits.*,
- * engine.classical.*, engine.neural.baseLongSide / flipAverage / refine.*, postprocess.*,
- * outputs.*, notify.*, schedule.*, retention.*. The ones in
- * {@link RESTART_REQUIRED} need a restart (the daemon logs a warning and keeps
- * running with the old value).
+ * Settings the daemon applies live: shares (InboxWatcher.updateConfig),
+ * watch.*, plates.*, jobs.*, limits.*, engine.*, postprocess.* and outputs.*
+ * (changes to engine, limits, postprocess, outputs and jobs.concurrency
+ * restart the render workers between jobs), notify.*, schedule.*,
+ * retention.*, logging.level. The ones in {@link RESTART_REQUIRED} need a
+ * restart (the daemon logs a warning naming them and keeps running with the
+ * old values).
  */
 import path from 'node:path';
 import { watch } from 'chokidar';
@@ -19,20 +20,10 @@ import type { Config } from './schema.js';
 /**
  * Settings (dotted path prefixes) that take effect only after a restart:
  * - `catalog.path`: the SQLite writer holds the database open;
- * - `logging`: transports are created at start-up;
- * - `engine.name`, `engine.neural.modelDir`, `engine.neural.executionProvider`,
- *   `engine.neural.threads`: models and inference workers are loaded once;
- * - `jobs.concurrency`: the worker pool is sized at start-up.
+ * - `logging.dir`, `logging.maxSize`, `logging.maxFiles`, `logging.console`:
+ *   the log transports are created at start-up (`logging.level` applies live).
  */
-export const RESTART_REQUIRED: readonly string[] = [
-  'catalog.path',
-  'logging',
-  'engine.name',
-  'engine.neural.modelDir',
-  'engine.neural.executionProvider',
-  'engine.neural.threads',
-  'jobs.concurrency',
-];
+export const RESTART_REQUIRED: readonly string[] = ['catalog.path', 'logging.dir', 'logging.maxSize', 'logging.maxFiles', 'logging.console'];
 
 /** The changed paths (from {@link diffConfig}) that need a restart to take effect. */
 export function restartRequired(changed: readonly string[]): string[] {
@@ -112,14 +103,15 @@ export interface ConfigWatch {
  *
  * The file's folder is watched, not the file, so editors that save by
  * writing a temporary file and renaming it over the original are seen.
- * Exceptions thrown by the callbacks are turned into process warnings.
+ * Exceptions thrown by the callbacks, and rejections of the promises they
+ * return, are turned into process warnings.
  * @param file the config file the daemon was started with
  * @param current the config loaded from it (with resolved paths)
  */
 export function watchConfigFile(
   file: string,
   current: Config,
-  onChange: (next: Config, prev: Config) => void,
+  onChange: (next: Config, prev: Config) => unknown,
   onInvalid: (err: ConfigError) => void,
   options: WatchConfigOptions = {},
 ): ConfigWatch {
@@ -131,11 +123,15 @@ export function watchConfigFile(
   let again = false;
   let closed = false;
 
-  const safely = (fn: () => void) => {
+  const warn = (err: unknown) =>
+    process.emitWarning(`config reload callback failed: ${(err as Error)?.message ?? String(err)}`, { code: 'CLEANPLATE_CONFIG' });
+  /** Runs a callback; a throw or a rejected promise it returns becomes a process warning, never a crash. */
+  const safely = (fn: () => unknown) => {
     try {
-      fn();
+      const r = fn();
+      if (typeof (r as PromiseLike<unknown> | undefined)?.then === 'function') Promise.resolve(r).catch(warn);
     } catch (err) {
-      process.emitWarning(`config reload callback failed: ${(err as Error)?.message ?? String(err)}`, { code: 'CLEANPLATE_CONFIG' });
+      warn(err);
     }
   };
 

@@ -8,10 +8,23 @@
  */
 import { validate as isValidCron } from 'node-cron';
 import { z } from 'zod';
+import { globProblem } from '../match/plates.js';
 
 /** A duration in milliseconds, seconds or minutes is always spelled in the key name. */
 const positiveInt = () => z.number().int().positive();
 
+/**
+ * A file-name glob (`*`, `?`, `[abc]`, `[!abc]`), compiled at validation with
+ * the same `globToRegExp` the matchers use: a pattern that cannot be compiled
+ * (`[z-a]*`) is reported with its path when the config is loaded.
+ */
+const glob = () =>
+  z.string().superRefine((pattern, ctx) => {
+    const why = globProblem(pattern);
+    if (why !== undefined) ctx.addIssue({ code: 'custom', message: `"${pattern}" is not a valid glob pattern (${why})` });
+  });
+
+/** One watched share: its inbox and the output, failed and archive folders beside it. */
 export const shareSchema = z
   .object({
     name: z
@@ -42,14 +55,19 @@ export const shareSchema = z
   })
   .strict();
 
+/** How plates are recognised and matched to shots (`plates`). */
 export const platesSchema = z
   .object({
     mode: z
       .enum(['pattern', 'first-frame'])
       .default('pattern')
-      .describe('pattern: plates are recognised by file name; first-frame: the earliest-captured frame of a session is its plate.'),
+      .describe(
+        'pattern: plates are recognised by file name; first-frame: the first file of a session to arrive complete is ' +
+          'its plate (the arrival order, not the capture time: copy the plate first, and prefer pattern when files are ' +
+          'copied in parallel).',
+      ),
     patterns: z
-      .array(z.string().min(1))
+      .array(glob().min(1))
       .default(['*_plate.*', 'plate*.*', '*_bg.*', 'bg_*.*'])
       .describe('Case-insensitive glob patterns on the file name that mark a plate (mode: pattern).'),
     waitTimeoutMin: z
@@ -64,6 +82,7 @@ export const platesSchema = z
   })
   .strict();
 
+/** How the inboxes are watched and when a file counts as completely copied (`watch`). */
 export const watchSchema = z
   .object({
     stableMs: positiveInt()
@@ -79,12 +98,13 @@ export const watchSchema = z
       .default(['.jpg', '.jpeg', '.png', '.tif', '.tiff', '.webp'])
       .describe('File extensions (lower case) that are images to process; others are ignored.'),
     ignore: z
-      .array(z.string())
+      .array(glob())
       .default([])
       .describe('Extra glob patterns on the file name to ignore (temporary and system files are always ignored).'),
   })
   .strict();
 
+/** Render workers and retries (`jobs`). */
 export const jobsSchema = z
   .object({
     concurrency: positiveInt().max(16).default(1).describe('Shots matted at the same time.'),
@@ -97,6 +117,7 @@ export const jobsSchema = z
   })
   .strict();
 
+/** Input limits that protect the daemon from oversized files (`limits`). */
 export const limitsSchema = z
   .object({
     maxPixels: positiveInt()
@@ -105,6 +126,7 @@ export const limitsSchema = z
   })
   .strict();
 
+/** Settings of the classical engine (`engine.classical`), also used for plate alignment in front of the neural engine. */
 export const classicalSchema = z
   .object({
     align: z
@@ -130,6 +152,7 @@ export const classicalSchema = z
   .strict()
   .refine((c) => c.highSigma > c.lowSigma, { message: 'highSigma must be larger than lowSigma', path: ['highSigma'] });
 
+/** Settings of the neural engine (`engine.neural`): model folder, execution provider, base size, refinement. */
 export const neuralSchema = z
   .object({
     modelDir: z.string().default('models/cleanplate-bgm').describe('Folder holding base.onnx, refiner.onnx and model.json; a relative path is looked up beside the config file, then in the cleanplate install (the shipped model).'),
@@ -176,7 +199,8 @@ export const neuralSchema = z
           .min(0)
           .default(1024)
           .describe(
-            'Most 8x8 patches refined per image, in either mode (0: no cap); the largest predicted errors win. ' +
+            'Most 8x8 patches selected per image, in either mode (0: no cap); the largest predicted errors win; growing ' +
+              '(grow) may add up to grow.maxPatches more. ' +
               'Bounds the refiner time at large sizes: 1024 patches take about 0.3 s on 2 CPU cores (docs/benchmarks.md).',
           ),
         grow: z
@@ -203,7 +227,10 @@ export const neuralSchema = z
               .int()
               .min(0)
               .default(1024)
-              .describe('Most patches added by growing, over all rounds, on top of refine.maxPatches (the most changed patches grow first).'),
+              .describe(
+                'Most patches added by growing, over all rounds, on top of refine.maxPatches (0: no growing); the neighbours ' +
+                  'of the most changed patches come first.',
+              ),
           })
           .strict()
           .prefault({})
@@ -215,6 +242,7 @@ export const neuralSchema = z
   })
   .strict();
 
+/** Which engine mattes (`engine.name`) and the settings of each. */
 export const engineSchema = z
   .object({
     name: z
@@ -228,6 +256,7 @@ export const engineSchema = z
   })
   .strict();
 
+/** Post-processing after the engine (`postprocess`): islands, holes, decontamination, feather. */
 export const postprocessSchema = z
   .object({
     minIslandFraction: z
@@ -255,6 +284,7 @@ export const postprocessSchema = z
 
 const hexColour = z.string().regex(/^#[0-9a-fA-F]{6}$/, 'a colour like #ffffff');
 
+/** What is delivered per shot (`outputs`). */
 export const outputsSchema = z
   .object({
     rgbaPng: z.boolean().default(true).describe('<name>.png: 8-bit RGBA cutout.'),
@@ -275,6 +305,7 @@ export const outputsSchema = z
     message: 'at least one image output must be enabled',
   });
 
+/** Log level, folder and rotation (`logging`). */
 export const loggingSchema = z
   .object({
     level: z.enum(['error', 'warn', 'info', 'debug']).default('info').describe('Lowest level written.'),
@@ -285,6 +316,7 @@ export const loggingSchema = z
   })
   .strict();
 
+/** SMTP server for `notify.transport: smtp` (`notify.smtp`). */
 export const smtpSchema = z
   .object({
     host: z.string().min(1).describe('SMTP server host.'),
@@ -300,6 +332,7 @@ export const smtpSchema = z
   })
   .strict();
 
+/** Email notifications (`notify`): transport, recipients, what is sent. */
 export const notifySchema = z
   .object({
     enabled: z.boolean().default(false).describe('Send emails.'),
@@ -315,7 +348,7 @@ export const notifySchema = z
       .array(
         z
           .object({
-            pattern: z.string().min(1).describe('Glob on the session name.'),
+            pattern: glob().min(1).describe('Glob on the session name.'),
             to: z.array(z.string().email()).min(1),
           })
           .strict(),
@@ -352,6 +385,7 @@ export const notifySchema = z
 /** Cron expressions (node-cron syntax, 5 or 6 fields); null turns a task off. */
 const cron = z.string().refine((s) => isValidCron(s), 'not a valid cron expression (node-cron: 5 or 6 fields)').nullable();
 
+/** Cron schedules of the upkeep tasks (`schedule`); null turns a task off. */
 export const scheduleSchema = z
   .object({
     digest: cron.default('0 18 * * *').describe('Daily digest email.'),
@@ -362,6 +396,7 @@ export const scheduleSchema = z
   })
   .strict();
 
+/** How long archived originals, delivered outputs and finished catalog records are kept (`retention`; null: forever). */
 export const retentionSchema = z
   .object({
     archiveDays: z.number().positive().nullable().default(null).describe('Delete archived originals older than this (null: never).'),
@@ -370,6 +405,7 @@ export const retentionSchema = z
   })
   .strict();
 
+/** The whole config file; `configSchema.parse(yaml)` gives a {@link Config} with every default filled in. */
 export const configSchema = z
   .object({
     catalog: z
@@ -396,12 +432,21 @@ export const configSchema = z
   })
   .strict();
 
+/** A validated config with every default filled in. */
 export type Config = z.output<typeof configSchema>;
+/** What a config file may contain (defaults optional). */
 export type ConfigInput = z.input<typeof configSchema>;
+/** One share of {@link Config}. */
 export type ShareConfig = Config['shares'][number];
+/** `engine` of {@link Config}. */
 export type EngineConfig = Config['engine'];
+/** `engine.classical` of {@link Config}. */
 export type ClassicalConfig = EngineConfig['classical'];
+/** `engine.neural` of {@link Config}. */
 export type NeuralConfig = EngineConfig['neural'];
+/** `postprocess` of {@link Config}. */
 export type PostprocessConfig = Config['postprocess'];
+/** `outputs` of {@link Config}. */
 export type OutputsConfig = Config['outputs'];
+/** `notify` of {@link Config}. */
 export type NotifyConfig = Config['notify'];

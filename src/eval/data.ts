@@ -1,5 +1,6 @@
 /**
- * Reads an evaluation data folder (layout of `../shared/data`):
+ * Reads an evaluation data folder (the `DATA_DIR` of `cleanplate eval`, e.g. `../shared/data` beside
+ * a checkout):
  * - `gt/<item>/image.png` + `alpha.png` (+ optional `trimap.png`): scored items;
  *   folders without both files are skipped;
  * - `pairs/<pair>/plate.*`: real background photos for the composites.

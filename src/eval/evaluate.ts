@@ -43,7 +43,7 @@ export type EvalEngine = MattingEngine | LabelledEngine;
 
 /** Options of {@link evaluate}. */
 export interface EvaluateOptions {
-  /** Folder with `gt/` and `pairs/` (see `../shared/data/README.md`). */
+  /** Folder with `gt/` and `pairs/` (layout: `src/eval/data.ts`). */
   dataDir: string;
   engines: EvalEngine[];
   /** Item names (folders under `gt/`) to use; default all scorable items. */

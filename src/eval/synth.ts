@@ -1,7 +1,7 @@
 /**
  * Synthesises shot/plate pairs with an exact ground-truth alpha for scoring:
  * shot = α·F + (1 − α)·B over a real background photo B, plate = B perturbed
- * the way real captures differ (see `../shared/data/README.md`):
+ * the way real captures differ:
  *
  * | condition  | what differs (every condition also has the base sensor noise)              |
  * | ---------- | --------------------------------------------------------------------------- |

@@ -47,6 +47,24 @@ export function globToRegExp(glob: string): RegExp {
 }
 
 /**
+ * Why a glob cannot be compiled by {@link globToRegExp} (e.g. a character
+ * class with a reversed range, `[z-a]`), or undefined when it is usable. The
+ * config schema checks every glob option with this, so a bad pattern is a
+ * config error at load instead of a crash when the pattern is first used.
+ */
+export function globProblem(glob: string): string | undefined {
+  try {
+    globToRegExp(glob);
+    return undefined;
+  } catch (err) {
+    // "Invalid regular expression: /^[z-a].*$/i: Range out of order in character class": keep the reason.
+    const message = err instanceof Error ? err.message : String(err);
+    const reason = message.slice(message.lastIndexOf(': ') + 2) || message;
+    return reason.charAt(0).toLowerCase() + reason.slice(1);
+  }
+}
+
+/**
  * Whether a file name marks a plate under the configured patterns
  * (matched against the base name only, case-insensitively).
  */

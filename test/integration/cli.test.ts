@@ -54,6 +54,12 @@ test('matte: cutout + alpha of the shot size; bad input is one line and a non-ze
   for (const n of ['o1.png', 'o2.png', 'o3.png', 'o4.png', 'o5.png']) assert.equal(existsSync(p(n)), false, `${n} must not be written`);
   assert.equal(cli('matte', p('shot.png')).code, 2);
   assert.equal(cli('frobnicate').code, 2);
+  // Usage errors: the reason on the first line, then the usage text, exit 2.
+  for (const seed of ['abc', '-1', '1.5']) {
+    const r = cli('eval', dir, `--seed=${seed}`);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr.split('\n')[0], /--seed must be a whole number >= 0/);
+  }
 });
 
 test('init-config writes a config that doctor accepts once its folders exist', { skip: !built && 'needs npm run build' }, (t) => {

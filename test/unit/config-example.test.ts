@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { z } from 'zod';
 import { parseConfig } from '../../src/config/load.js';
 import { renderExampleConfig } from '../../src/config/example.js';
+import { RESTART_REQUIRED } from '../../src/config/reload.js';
 import { configSchema } from '../../src/config/schema.js';
 
 interface Node {
@@ -67,4 +68,19 @@ test('uncommenting the SMTP block gives a valid smtp setup', () => {
   const parsed = parseConfig(enabled, 'smtp.yaml');
   assert.equal(parsed.notify.enabled, true);
   assert.deepEqual(parsed.notify.smtp, { host: 'smtp.example.com', port: 587, secure: false, requireTLS: false, rejectUnauthorized: true });
+});
+
+test('the header names exactly the settings that need a restart (RESTART_REQUIRED), and says the rest apply live', () => {
+  const header = text
+    .slice(0, text.indexOf('\ncatalog:'))
+    .split('\n')
+    .map((l) => l.replace(/^#\s?/, ''))
+    .join(' ');
+  const list = header.trim().split('which need a restart: ')[1];
+  assert.ok(list?.endsWith('.'), header);
+  assert.deepEqual(list.slice(0, -1).split(', '), [...RESTART_REQUIRED]);
+  for (const live of ['engine.name', 'jobs.concurrency', 'engine.neural.modelDir', 'logging.level']) {
+    assert.ok(!RESTART_REQUIRED.some((r) => live === r || live.startsWith(`${r}.`)), `${live} is applied live`);
+  }
+  assert.match(header, /applied while the daemon runs/);
 });

@@ -73,3 +73,29 @@ test('an unreadable file is a one-line "missing" error', async () => {
   assert.equal(formatPath(['shares', 0, 'inbox']), 'shares[0].inbox');
   assert.equal(formatPath([]), '(top level)');
 });
+
+test('a glob that cannot be compiled is a config error with its path and line, in every glob option', () => {
+  const bad = `${good}watch:
+  ignore: ['*.bak', '[z-a]*']
+plates:
+  patterns: ['*_plate.*', '[9-0]_bg.*']
+notify:
+  sessionRecipients:
+    - pattern: 'ACME-[z-a]'
+      to: [orders@example.com]
+`;
+  assert.throws(
+    () => parseConfig(bad, 'c.yaml'),
+    (e: unknown) => {
+      assert.ok(e instanceof ConfigError);
+      const where = e.problems.map((p) => p.where);
+      assert.deepEqual(where, ['watch.ignore[1] (line 8)', 'plates.patterns[1] (line 10)', 'notify.sessionRecipients[0].pattern (line 13)']);
+      assert.match(e.message, /"\[z-a\]\*" is not a valid glob pattern \(range out of order in character class\)/);
+      assert.ok(!e.message.includes('\n'));
+      return true;
+    },
+  );
+  // Valid globs, including classes and negated classes, still load.
+  const ok = parseConfig(`${good}watch:\n  ignore: ['[!a-z]*.jpg', 'tmp?_*', '[abc]']\n`, 'c.yaml');
+  assert.deepEqual(ok.watch.ignore, ['[!a-z]*.jpg', 'tmp?_*', '[abc]']);
+});

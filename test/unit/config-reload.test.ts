@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { ConfigError, loadConfig, parseConfig } from '../../src/config/load.js';
-import { diffConfig, restartRequired, watchConfigFile } from '../../src/config/reload.js';
+import { diffConfig, RESTART_REQUIRED, restartRequired, watchConfigFile } from '../../src/config/reload.js';
 import type { Config } from '../../src/config/schema.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -133,6 +133,61 @@ test('diffConfig lists dotted paths; shares are matched by name; restartRequired
     'shares[studio-c]',
     'watch.extensions',
   ]);
-  assert.deepEqual(restartRequired(changed), ['catalog.path', 'logging.level']);
+  assert.deepEqual(restartRequired(changed), ['catalog.path'], 'logging.level applies live');
   assert.deepEqual(diffConfig(base, base), []);
+});
+
+test('restartRequired: only the catalog path and the log transports need a restart; engine, workers and log level apply live', () => {
+  assert.deepEqual([...RESTART_REQUIRED].sort(), ['catalog.path', 'logging.console', 'logging.dir', 'logging.maxFiles', 'logging.maxSize']);
+  const changed = [
+    'catalog.path',
+    'engine.name',
+    'engine.neural.executionProvider',
+    'engine.neural.modelDir',
+    'engine.neural.threads',
+    'jobs.concurrency',
+    'logging.console',
+    'logging.dir',
+    'logging.level',
+    'logging.maxFiles',
+    'logging.maxSize',
+    'shares[studio-a].inbox',
+  ];
+  assert.deepEqual(restartRequired(changed), ['catalog.path', 'logging.console', 'logging.dir', 'logging.maxFiles', 'logging.maxSize']);
+});
+
+test('an onChange that returns a rejected promise becomes a process warning, not an unhandled rejection', async (t) => {
+  const dir = tempDir(t, 'cp-reload-async-');
+  const file = path.join(dir, 'cleanplate.yaml');
+  await fs.writeFile(file, yaml());
+  const warnings: string[] = [];
+  const unhandled: unknown[] = [];
+  const onWarning = (w: Error) => warnings.push(w.message);
+  const onUnhandled = (reason: unknown) => unhandled.push(reason);
+  process.on('warning', onWarning);
+  process.on('unhandledRejection', onUnhandled);
+  let calls = 0;
+  const handle = watchConfigFile(
+    file,
+    await loadConfig(file),
+    async () => {
+      calls++;
+      await sleep(10);
+      throw new Error('cannot use this change');
+    },
+    () => assert.fail('the change is valid'),
+    { debounceMs: 100 },
+  );
+  try {
+    await sleep(150);
+    await fs.writeFile(file, yaml('watch:\n  stableMs: 4000\n'));
+    await waitFor('warning', () => warnings.some((w) => w.includes('cannot use this change')));
+    await sleep(50);
+    assert.equal(calls, 1);
+    assert.deepEqual(unhandled, []);
+  } finally {
+    process.off('warning', onWarning);
+    process.off('unhandledRejection', onUnhandled);
+    await handle.close();
+  }
 });

@@ -41,3 +41,16 @@ test('cross-field rules: sigma order, one output, smtp when mailing, unique shar
   assert.equal(bad({ notify: { enabled: true, transport: 'file' } }), true);
   assert.equal(configSchema.safeParse({ shares: [share, share] }).success, false);
 });
+
+test('glob options are compiled at validation: a bad pattern fails with its path, a good one passes', () => {
+  const r = configSchema.safeParse({
+    shares: [share],
+    watch: { ignore: ['[z-a]*'] },
+    plates: { patterns: ['plate*.*', 'bg[z-a].*'] },
+    notify: { sessionRecipients: [{ pattern: '[9-0]*', to: ['a@example.com'] }] },
+  });
+  assert.equal(r.success, false);
+  const paths = r.error!.issues.map((i) => i.path.join('.'));
+  assert.deepEqual(paths, ['watch.ignore.0', 'plates.patterns.1', 'notify.sessionRecipients.0.pattern']);
+  assert.equal(configSchema.safeParse({ shares: [share], watch: { ignore: ['[!.]*', '*~'] } }).success, true);
+});
