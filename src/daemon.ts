@@ -150,13 +150,18 @@ export class Daemon {
   private async abortStart(): Promise<void> {
     this.stopping = true;
     this.abandoned = true;
+    await this.haltIntake();
+    await Promise.allSettled([...this.running.values()]);
+  }
+
+  /** Stops everything that brings in new work (timers, schedules, config and inbox watches) and lets pending cataloguing finish. */
+  private async haltIntake(): Promise<void> {
     if (this.wakeTimer) clearTimeout(this.wakeTimer);
     if (this.tickTimer) clearInterval(this.tickTimer);
     await this.configWatch?.close();
     this.schedules?.stop();
     await this.watcher.close();
     await this.ingestChain;
-    await Promise.allSettled([...this.running.values()]);
   }
 
   /** After a crash or an unclean stop: running jobs go back to the queue, failed ones are settled. */
@@ -466,12 +471,7 @@ export class Daemon {
     if (this.stopping) return this.stopped;
     this.log.info('cleanplate stopping');
     this.stopping = true;
-    if (this.wakeTimer) clearTimeout(this.wakeTimer);
-    if (this.tickTimer) clearInterval(this.tickTimer);
-    await this.configWatch?.close();
-    this.schedules?.stop();
-    await this.watcher.close();
-    await this.ingestChain;
+    await this.haltIntake();
     const finished = Promise.allSettled([...this.running.values()]);
     const timedOut = await Promise.race([finished.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), graceMs).unref())]);
     this.abandoned = true;

@@ -476,6 +476,14 @@ export function extractWindows(src: WindowSource, cells: Uint32Array, start: num
   }
 }
 
+/** The in-image pixels of patch cell `cell` (row-major on a grid `cellsX` wide): top-left corner and size. */
+export function patchRect(cell: number, cellsX: number, patch: number, H: number, W: number): { y0: number; x0: number; rows: number; cols: number } {
+  const cy = Math.floor(cell / cellsX);
+  const y0 = cy * patch;
+  const x0 = (cell - cy * cellsX) * patch;
+  return { y0, x0, rows: Math.min(patch, H - y0), cols: Math.min(patch, W - x0) };
+}
+
 /**
  * Writes refined patch centres back into the full-resolution 8-bit alpha and foreground (in-image
  * pixels only). `refAlpha` is [count, 1, patch, patch], `refFgr` [count, 3, patch, patch], for
@@ -493,13 +501,7 @@ export function writeBackPatches(
   const { alpha, foreground, shot, H, W, patch, cellsX } = target;
   const PP = patch * patch;
   for (let n = 0; n < count; n++) {
-    const cell = cells[start + n];
-    const cy = Math.floor(cell / cellsX);
-    const cx = cell - cy * cellsX;
-    const y0 = cy * patch;
-    const x0 = cx * patch;
-    const rows = Math.min(patch, H - y0);
-    const cols = Math.min(patch, W - x0);
+    const { y0, x0, rows, cols } = patchRect(cells[start + n], cellsX, patch, H, W);
     for (let i = 0; i < rows; i++) {
       for (let j = 0; j < cols; j++) {
         const q = (y0 + i) * W + x0 + j;
@@ -580,13 +582,7 @@ export function patchChanges(
   const { alpha, H, W, patch, cellsX } = target;
   const PP = patch * patch;
   for (let n = 0; n < count; n++) {
-    const cell = cells[start + n];
-    const cy = Math.floor(cell / cellsX);
-    const cx = cell - cy * cellsX;
-    const y0 = cy * patch;
-    const x0 = cx * patch;
-    const rows = Math.min(patch, H - y0);
-    const cols = Math.min(patch, W - x0);
+    const { y0, x0, rows, cols } = patchRect(cells[start + n], cellsX, patch, H, W);
     let sum = 0;
     for (let i = 0; i < rows; i++) {
       for (let j = 0; j < cols; j++) {
