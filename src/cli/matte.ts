@@ -4,6 +4,7 @@
  * format (.png RGBA, .tif/.tiff 16-bit RGBA, .webp lossless); `--alpha`
  * writes an 8-bit grey PNG the size of the shot. Nothing is overwritten.
  */
+import fs from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
 import { createEngine } from '../engine/index.js';
@@ -28,6 +29,7 @@ export async function cmdMatte(args: string[]): Promise<number> {
   if (values.alpha && path.extname(values.alpha).toLowerCase() !== '.png') throw new UsageError('--alpha must name a .png file');
   if (values.engine && values.engine !== 'classical' && values.engine !== 'neural') throw new UsageError('--engine is classical or neural');
   const [shotPath, platePath] = positionals;
+  if (values.alpha && path.resolve(values.alpha) === path.resolve(values.output)) throw new UsageError('-o and --alpha must name different files');
   await assertAbsent(values.output);
   if (values.alpha) await assertAbsent(values.alpha);
 
@@ -57,7 +59,15 @@ export async function cmdMatte(args: string[]): Promise<number> {
     const image = rendered.outputs.find((o) => o.kind !== 'alpha-png')!;
     await writeNew(values.output, image.data);
     const alpha = rendered.outputs.find((o) => o.kind === 'alpha-png');
-    if (values.alpha && alpha) await writeNew(values.alpha, alpha.data);
+    if (values.alpha && alpha) {
+      try {
+        await writeNew(values.alpha, alpha.data);
+      } catch (err) {
+        // Both files or neither: the cutout just written goes again.
+        await fs.rm(values.output, { force: true });
+        throw err;
+      }
+    }
     for (const w of rendered.warnings) process.stderr.write(`cleanplate: warning: ${w}\n`);
     process.stdout.write(
       `${values.output}${values.alpha ? ` + ${values.alpha}` : ''} (${engine.name}, ${((performance.now() - t0) / 1000).toFixed(2)} s: ` +

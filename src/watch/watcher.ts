@@ -141,6 +141,8 @@ export class InboxWatcher extends EventEmitter<InboxWatcherEvents> {
   private readonly shares = new Map<string, ShareRuntime>();
   private readonly entries = new Map<string, Entry>();
   private closed = false;
+  /** Folders already reported as too deep to watch (share and relative path). */
+  private readonly tooDeep = new Set<string>();
   private started = false;
   private sweepTimer?: NodeJS.Timeout;
   private sweeping?: Promise<void>;
@@ -592,7 +594,9 @@ export class InboxWatcher extends EventEmitter<InboxWatcherEvents> {
           isFile = s?.isFile() ?? false;
         }
         if (isDir) {
-          if (depth < maxDepth && !this.ign.dir(childRel)) await walk(abs, childRel, depth + 1);
+          if (this.ign.dir(childRel)) continue;
+          if (depth < maxDepth) await walk(abs, childRel, depth + 1);
+          else this.reportTooDeep(rt, childRel, maxDepth);
         } else if (isFile && !this.ign.file(childRel)) {
           seen.add(abs);
           this.noticeFromScan(rt, abs, childRel);
@@ -608,6 +612,20 @@ export class InboxWatcher extends EventEmitter<InboxWatcherEvents> {
       }
     } else if (!(await this.inboxExists(rt))) return this.markDown(rt, 'inbox folder missing');
     this.scheduleSweep();
+  }
+
+  /**
+   * A folder below the deepest watched level: its files would sit in the inbox unnoticed, so it is
+   * reported (once per folder and share) for an operator to move the session up.
+   */
+  private reportTooDeep(rt: ShareRuntime, rel: string, maxDepth: number): void {
+    const key = `${rt.name}\0${rel}`;
+    if (this.tooDeep.has(key)) return;
+    this.tooDeep.add(key);
+    this.reportError(
+      new CleanplateError('unsupported', `share ${rt.name}: folder ${rel} is more than ${maxDepth} levels below the inbox; files in it are not watched`),
+      rt.name,
+    );
   }
 
   private reportError(err: CleanplateError, share: string | undefined): void {

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { packageRoot } from '../../src/paths.js';
@@ -52,6 +52,21 @@ test('matte: cutout + alpha of the shot size; bad input is one line and a non-ze
   writeFileSync(p('limits.yaml'), `shares: [{name: s, inbox: i, output: o, failed: f, archive: a}]\nlimits: {maxPixels: 10000}\n`);
   oneLine(cli('matte', p('shot.png'), p('plate.png'), '-o', p('o5.png'), '--engine', 'classical', '--config', p('limits.yaml')), 1, /pixel|limit/i);
   for (const n of ['o1.png', 'o2.png', 'o3.png', 'o4.png', 'o5.png']) assert.equal(existsSync(p(n)), false, `${n} must not be written`);
+  const same = cli('matte', p('shot.png'), p('plate.png'), '-o', p('same.png'), '--alpha', p('same.png'), '--engine', 'classical');
+  assert.equal(same.code, 2, same.stderr);
+  assert.match(same.stderr.split('\n')[0], /-o and --alpha must name different files/);
+  assert.equal(existsSync(p('same.png')), false, 'nothing written when -o and --alpha collide');
+  // --alpha onto an existing file: refused before anything is written.
+  writeFileSync(p('taken.png'), 'x');
+  oneLine(cli('matte', p('shot.png'), p('plate.png'), '-o', p('o6.png'), '--alpha', p('taken.png'), '--engine', 'classical'), 1, /already exists/);
+  assert.equal(existsSync(p('o6.png')), false);
+  // --alpha names a dangling symlink: it looks free up front, and the alpha write finds it taken only after the
+  // cutout was written (as when a file appears meanwhile); neither file stays.
+  symlinkSync(p('nowhere.png'), p('dangling.png'));
+  const noDir = cli('matte', p('shot.png'), p('plate.png'), '-o', p('o7.png'), '--alpha', p('dangling.png'), '--engine', 'classical');
+  assert.notEqual(noDir.code, 0, noDir.stderr);
+  assert.equal(noDir.stderr.trim().split('\n').length, 1, noDir.stderr);
+  assert.equal(existsSync(p('o7.png')), false, 'the cutout is removed when the alpha cannot be written');
   assert.equal(cli('matte', p('shot.png')).code, 2);
   assert.equal(cli('frobnicate').code, 2);
   // Usage errors: the reason on the first line, then the usage text, exit 2.

@@ -237,6 +237,27 @@ test('rescan() finds files and removals the watch events missed', async () => {
   }
 });
 
+test('a folder deeper than the watched levels is reported once; files above it are found', async () => {
+  const root = await tmpRoot();
+  // sessionDepth 1 + extraDepth 2: folders down to 3 levels below the inbox are scanned.
+  const h = await harness(root, makeConfig(root, false), { watchEvents: false, extraDepth: 2 });
+  try {
+    await put(path.join(h.inbox(), 'S1', 'a', 'b', 'ok.jpg'), JPG);
+    await put(path.join(h.inbox(), 'S1', 'a', 'b', 'c', 'deep.jpg'), JPG);
+    await h.w.start();
+    await h.waitFor('ok.jpg', () => h.of('file', 'S1/a/b/ok.jpg').length === 1);
+    await h.waitFor('too-deep report', () => h.of('error').length === 1);
+    assert.match(h.of('error')[0].reason ?? '', /^unsupported: share a: folder S1\/a\/b\/c is more than 3 levels below the inbox; files in it are not watched$/);
+    await h.w.rescan();
+    await sleep(STABLE_MS * 2);
+    assert.equal(h.of('error').length, 1, 'reported once, not on every rescan');
+    assert.equal(h.of('file', 'S1/a/b/c/deep.jpg').length, 0);
+  } finally {
+    await h.w.close();
+    await fs.rm(root, { recursive: true, force: true });
+  }
+});
+
 test('a vanished inbox is reported, the watcher keeps running and picks it up again', async () => {
   for (const polling of [false, true]) {
     const root = await tmpRoot();
