@@ -109,7 +109,7 @@ export class Daemon {
       undo.push(() => notifier.close());
       const watcher = new InboxWatcher(config);
       undo.push(() => watcher.close());
-      const pool = await RenderPool.start(config, config.jobs.concurrency, (level, message) => log.log(level, message));
+      const pool = await RenderPool.start(config, config.jobs.concurrency, (level, message) => log.log(level, message), { timeoutSec: config.jobs.timeoutSec });
       undo.push(() => pool.close());
       const d = new Daemon(config, configFile, catalog, pool, watcher, notifier, log, now);
       undo.push(() => d.abortStart());
@@ -164,11 +164,20 @@ export class Daemon {
     await this.ingestChain;
   }
 
-  /** After a crash or an unclean stop: running jobs go back to the queue, failed ones are settled. */
+  /**
+   * After a crash or an unclean stop: running jobs go back to the queue, or,
+   * when they have used up `jobs.maxAttempts`, fail (moved to failed/ with the
+   * reason, and reported); failed ones are settled.
+   */
   private async recover(): Promise<void> {
-    const requeued = this.catalog.requeueRunning('found running at start-up (the daemon stopped mid-job)');
+    const { requeued, gaveUp } = this.catalog.recoverRunning(this.config.jobs.maxAttempts, 'found running at start-up (the daemon stopped mid-job)');
     if (requeued.length) this.log.warn(`re-queued ${requeued.length} job(s) interrupted by the last stop`, { jobs: requeued });
+    for (const id of gaveUp) {
+      const ctx = this.catalog.jobContext(id)!;
+      this.log.error(`${ctx.session}/${ctx.shot.rel_path}: ${ctx.job.last_error ?? 'gave up'}`, { job: id });
+    }
     await this.settleFailed();
+    for (const id of gaveUp) this.notifier.jobFailed(id);
   }
 
   /** The tasks node-cron runs (src/schedule). */
@@ -398,6 +407,7 @@ export class Daemon {
     if (needRestart.length) this.log.warn(`config change needs a restart to take effect, running with the old values until then: ${needRestart.join(', ')}`);
     const applied = diffConfig(prev, candidate);
     this.config = candidate;
+    this.pool.timeoutSec = candidate.jobs.timeoutSec; // the next render's limit; no worker restart needed
     if (applied.length === 0) return;
     this.log.level = candidate.logging.level;
     this.schedules?.stop();
@@ -442,7 +452,9 @@ export class Daemon {
     try {
       await Promise.allSettled([...this.running.values()]);
       if (this.stopping) return;
-      const pool = await RenderPool.start(this.config, this.config.jobs.concurrency, (level, message) => this.log.log(level, message));
+      const pool = await RenderPool.start(this.config, this.config.jobs.concurrency, (level, message) => this.log.log(level, message), {
+        timeoutSec: this.config.jobs.timeoutSec,
+      });
       if (this.stopping) {
         await pool.close();
         return;

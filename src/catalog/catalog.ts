@@ -391,9 +391,43 @@ export class Catalog {
       .immediate();
   }
 
-  /** Moves every running job back to the queue (start-up after a crash, or shutdown). */
+  /** Moves every running job back to the queue (a clean shutdown). */
   requeueRunning(why: string): number[] {
     return this.transitionAll(`SELECT id FROM jobs WHERE state = 'running'`, [], 'interrupted', why);
+  }
+
+  /**
+   * Start-up after a crash: jobs found running go back to the queue, except
+   * those that have used up `maxAttempts`, which give up (running → failed,
+   * settled later through failed/ like any failure). A shot that crashes the
+   * daemon (a native crash, an OOM kill) therefore stops being retried
+   * instead of taking the daemon down at every restart. One IMMEDIATE transaction.
+   * @param maxAttempts config jobs.maxAttempts
+   * @param why detail recorded with each re-queued job
+   */
+  recoverRunning(maxAttempts: number, why: string): { requeued: number[]; gaveUp: number[] } {
+    return this.db
+      .transaction(() => {
+        const out = { requeued: [] as number[], gaveUp: [] as number[] };
+        const jobs = this.db.prepare(`SELECT id, attempts FROM jobs WHERE state = 'running' ORDER BY id`).all() as { id: number; attempts: number }[];
+        const stops = this.db.prepare(`SELECT COUNT(*) AS n FROM transitions WHERE job_id = ? AND reason = 'interrupted'`);
+        for (const job of jobs) {
+          if (job.attempts >= maxAttempts) {
+            const times = (stops.get(job.id) as { n: number }).n + 1;
+            this.transition(
+              job.id,
+              'gave-up',
+              `gave up: the daemon stopped during this job ${times} times (${job.attempts} of ${maxAttempts} attempts used); the shot may crash the daemon or exhaust its memory`,
+            );
+            out.gaveUp.push(job.id);
+          } else {
+            this.transition(job.id, 'interrupted', why);
+            out.requeued.push(job.id);
+          }
+        }
+        return out;
+      })
+      .immediate();
   }
 
   /** Fails shots that have been waiting for a plate for at least `olderThanMs`. */

@@ -17,10 +17,17 @@ export async function cmdStart(args: string[]): Promise<number> {
   const file = requireConfigPath(values.config);
   const graceMs = values['grace-sec'] === undefined ? 30_000 : Number(values['grace-sec']) * 1000;
   if (!Number.isFinite(graceMs) || graceMs < 0) throw new UsageError('--grace-sec must be a number of seconds');
-  const daemon = await Daemon.start(file);
+  // Signal handlers come first: a SIGTERM while the daemon starts (engine loading, recovery after a crash)
+  // stops it as soon as it has started, instead of killing the process half-way.
+  let daemon: Daemon | undefined;
+  let duringStart: NodeJS.Signals | undefined;
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals): void => {
     signals++;
+    if (!daemon) {
+      duringStart = sig;
+      return;
+    }
     if (signals > 1) {
       daemon.log.warn(`${sig} again: stopping now, running jobs are re-queued`);
       void daemon.stop(0);
@@ -31,6 +38,17 @@ export async function cmdStart(args: string[]): Promise<number> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  try {
+    daemon = await Daemon.start(file);
+  } catch (err) {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+    throw err;
+  }
+  if (duringStart) {
+    daemon.log.info(`${duringStart} during start-up: finishing running jobs (up to ${graceMs / 1000} s), then exiting`);
+    void daemon.stop(signals > 1 ? 0 : graceMs);
+  }
   await daemon.stopped;
   return 0;
 }

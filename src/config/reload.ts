@@ -6,7 +6,8 @@
  * Settings the daemon applies live: shares (InboxWatcher.updateConfig),
  * watch.*, plates.*, jobs.*, limits.*, engine.*, postprocess.* and outputs.*
  * (changes to engine, limits, postprocess, outputs and jobs.concurrency
- * restart the render workers between jobs), notify.*, schedule.*,
+ * restart the render workers between jobs; jobs.timeoutSec applies to the
+ * next render without a restart), notify.*, schedule.*,
  * retention.*, logging.level. The ones in {@link RESTART_REQUIRED} need a
  * restart (the daemon logs a warning naming them and keeps running with the
  * old values).

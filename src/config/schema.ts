@@ -114,6 +114,15 @@ export const jobsSchema = z
       .nonnegative()
       .default(30)
       .describe('Delay before the first retry; doubled for each further attempt.'),
+    timeoutSec: z
+      .number()
+      .positive()
+      .default(600)
+      .describe(
+        'Longest one shot may take to matte (decode, engine, post-process, encode), in seconds. A render that takes ' +
+          'longer is stopped: its worker is replaced and the job is retried like any retryable error (up to ' +
+          'maxAttempts). The default leaves ample room for 30 MP frames on slow CPUs; a change applies to the next render.',
+      ),
   })
   .strict();
 

@@ -13,14 +13,19 @@
  *   removed. A crash between link and unlink leaves both names (never none).
  * - Filesystems without hard links (some SMB/FUSE mounts: EPERM, ENOTSUP...)
  *   fall back to reserving the name with an exclusive create and renaming the
- *   temp over that empty placeholder.
+ *   temp over that empty placeholder. A process killed between the two leaves
+ *   the empty placeholder: the exact-path functions (`writeFileExact`,
+ *   `moveFileExact`, for paths reserved in the delivery manifest) finish such
+ *   a write on the rerun instead of taking the empty file as published.
+ * - A killed process also leaves its temp file (`.<name>.<pid>.<random>.tmp`);
+ *   `removeTempFiles` removes those of one destination name.
  *
  * Folders are created as needed. Errors come out as CleanplateError
  * ('unwritable' for EACCES/EPERM/EROFS, 'disk-full' for ENOSPC/EDQUOT, both
  * retryable; 'missing' when a source vanished). Temp files are removed on
  * every failure.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { constants as fsConstants, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { CleanplateError, toCleanplateError } from '../errors.js';
@@ -36,6 +41,7 @@ export interface AtomicFs {
   lstat: typeof fsp.lstat;
   stat: typeof fsp.stat;
   utimes: typeof fsp.utimes;
+  readdir: typeof fsp.readdir;
 }
 
 const realFs: AtomicFs = {
@@ -48,6 +54,7 @@ const realFs: AtomicFs = {
   lstat: fsp.lstat,
   stat: fsp.stat,
   utimes: fsp.utimes,
+  readdir: fsp.readdir,
 };
 
 /** Most numbered names tried before giving up. */
@@ -71,10 +78,63 @@ export function numberedName(name: string, n: number): string {
   return `${stem} (${n})${ext}`;
 }
 
+/** The part of a temp file's name that stands for `name`: the name itself, or a shortened one with a hash of the whole. */
+function tempStem(name: string): string {
+  return name.length > 80 ? `${name.slice(0, 64)}~${createHash('sha256').update(name).digest('hex').slice(0, 12)}` : name;
+}
+
 /** Temporary dot-name next to `name` (ignored by the watcher: leading dot and .tmp). */
 function tempName(dir: string, name: string): string {
-  const short = name.length > 80 ? name.slice(0, 80) : name;
-  return path.join(dir, `.${short}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  return path.join(dir, `.${tempStem(name)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+}
+
+/** Whether `entry` (a name in a folder) is a temp file made for `name` by `tempName`, by any process. */
+function isTempOf(entry: string, name: string): boolean {
+  const stem = `.${tempStem(name)}.`;
+  return entry.startsWith(stem) && /^\d+\.[0-9a-f]{12}\.tmp$/.test(entry.slice(stem.length));
+}
+
+/**
+ * Removes the temp files that writes and moves to `file` left behind when
+ * their process was killed (`.<name>.<pid>.<random>.tmp` beside it). Only
+ * call it when nothing is writing `file` (a reserved path whose job is not
+ * running an attempt). A missing folder counts as nothing to remove.
+ * @param deps replacement filesystem calls (tests)
+ * @returns how many were removed
+ */
+export async function removeTempFiles(file: string, deps: Partial<AtomicFs> = {}): Promise<number> {
+  const fs: AtomicFs = { ...realFs, ...deps };
+  const dir = path.dirname(file);
+  const name = path.basename(file);
+  let entries: string[];
+  try {
+    entries = await fs.readdir(dir);
+  } catch (err) {
+    if (codeOf(err) === 'ENOENT' || codeOf(err) === 'ENOTDIR') return 0;
+    throw toCleanplateError(err, `listing ${dir}`);
+  }
+  let removed = 0;
+  for (const entry of entries) {
+    if (!isTempOf(entry, name)) continue;
+    try {
+      await fs.unlink(path.join(dir, entry));
+      removed++;
+    } catch (err) {
+      if (codeOf(err) !== 'ENOENT') throw toCleanplateError(err, `removing ${path.join(dir, entry)}`);
+    }
+  }
+  return removed;
+}
+
+/** Whether `file` is an empty regular file: the placeholder of an interrupted no-link publish. */
+async function isPlaceholder(file: string, fs: AtomicFs): Promise<boolean> {
+  try {
+    const st = await fs.lstat(file);
+    return st.isFile() && st.size === 0;
+  } catch (err) {
+    if (codeOf(err) === 'ENOENT') return false;
+    throw toCleanplateError(err, `checking ${file}`);
+  }
 }
 
 /** fsyncs a folder so a new name in it survives a power cut; filesystems that cannot are ignored. */
@@ -288,31 +348,97 @@ export async function uniqueTarget(dir: string, name: string, deps: Partial<Atom
 /**
  * Writes `data` to exactly `file` (a path reserved in the delivery manifest),
  * atomically and durably; never overwrites.
+ * An empty file at `file` (the placeholder of a no-link publish that was
+ * killed before its rename) is replaced by `data`.
  * @returns true when written now, false when `file` already existed (published by an earlier attempt)
  * @throws CleanplateError unwritable / disk-full / internal
  */
 export async function writeFileExact(file: string, data: Buffer | string, deps: Partial<AtomicFs> = {}): Promise<boolean> {
+  const fs: AtomicFs = { ...realFs, ...deps };
   try {
-    await writeAndLink(path.dirname(file), path.basename(file), data, { ...realFs, ...deps }, 1);
+    await writeAndLink(path.dirname(file), path.basename(file), data, fs, 1);
     return true;
   } catch (err) {
-    if (isTaken(err)) return false;
-    throw err;
+    if (!isTaken(err)) throw err;
   }
+  // Taken. An empty file there is the placeholder of a no-link publish killed before its rename
+  // (the path is reserved for this write): finish it. Anything else was published by an earlier attempt.
+  if (Buffer.byteLength(data) === 0 || !(await isPlaceholder(file, fs))) return false;
+  await writeOver(file, data, fs);
+  return true;
+}
+
+/** Writes a durable temp file beside `file` and renames it over `file` (an empty placeholder reserved for it). */
+async function writeOver(file: string, data: Buffer | string, fs: AtomicFs): Promise<void> {
+  const dir = path.dirname(file);
+  const tmp = tempName(dir, path.basename(file));
+  try {
+    const h = await fs.open(tmp, 'wx', 0o644);
+    try {
+      await h.writeFile(data);
+      await h.sync();
+    } finally {
+      await h.close();
+    }
+    await fs.rename(tmp, file);
+    await fsyncDir(dir, fs);
+  } catch (err) {
+    await removeQuietly(tmp, fs);
+    throw toCleanplateError(err, `writing ${file}`);
+  }
+}
+
+/**
+ * Moves `src` over `dest`, an empty placeholder reserved for it: a rename, or
+ * across filesystems a durable copy renamed over it, then the source removed.
+ */
+async function moveOver(src: string, dest: string, st: Awaited<ReturnType<typeof fsp.stat>>, fs: AtomicFs): Promise<void> {
+  const dir = path.dirname(dest);
+  try {
+    await fs.rename(src, dest);
+  } catch (err) {
+    if (codeOf(err) !== 'EXDEV') throw toCleanplateError(err, `moving ${src} to ${dest}`);
+    const tmp = tempName(dir, path.basename(dest));
+    try {
+      await fs.copyFile(src, tmp, fsConstants.COPYFILE_EXCL);
+      await fs.utimes(tmp, st.atime, st.mtime);
+      await fsyncFile(tmp, fs);
+      await fs.rename(tmp, dest);
+      await fs.unlink(src);
+    } catch (e) {
+      await removeQuietly(tmp, fs);
+      throw toCleanplateError(e, `moving ${src} to ${dest}`);
+    }
+  }
+  await fsyncDir(dir, fs);
+  await fsyncDir(path.dirname(src), fs);
 }
 
 /**
  * Moves `src` to exactly `dest` (a reserved path) without overwriting; works
  * across filesystems like `moveFileNoOverwrite`.
+ * An empty file at `dest` (the placeholder of a killed no-link move) is
+ * replaced by a non-empty `src`.
  * @returns true when moved now, false when `dest` already existed (then `src` is left alone)
  * @throws CleanplateError missing / unwritable / disk-full / internal
  */
 export async function moveFileExact(src: string, dest: string, deps: Partial<AtomicFs> = {}): Promise<boolean> {
+  const fs: AtomicFs = { ...realFs, ...deps };
   try {
-    await moveFile(src, path.dirname(dest), path.basename(dest), { ...realFs, ...deps }, 1);
+    await moveFile(src, path.dirname(dest), path.basename(dest), fs, 1);
     return true;
   } catch (err) {
-    if (isTaken(err)) return false;
-    throw err;
+    if (!isTaken(err)) throw err;
   }
+  // Taken: an empty placeholder left by a no-link move killed before its rename is finished now.
+  if (!(await isPlaceholder(dest, fs))) return false;
+  let st: Awaited<ReturnType<typeof fsp.stat>>;
+  try {
+    st = await fs.stat(src);
+  } catch (err) {
+    throw toCleanplateError(err, `moving ${src} to ${dest}`);
+  }
+  if (st.size === 0) return false;
+  await moveOver(src, dest, st, fs);
+  return true;
 }

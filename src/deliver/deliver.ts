@@ -7,14 +7,21 @@
  * overwriting (temp file in the destination folder, fsync, hard link, fsync of
  * the folder). A restart after a crash re-runs the same steps: a reserved path
  * that already exists was published by the earlier attempt and is kept.
+ *
+ * An original is moved only while it is still the catalogued file (same size
+ * and mtime, or else same content hash): a shot replaced under the same name
+ * while its job ran is a new version with its own job and stays in the inbox,
+ * and a shot deleted meanwhile counts as archived. Temp files that killed
+ * attempts left beside a job's reserved paths are removed when it settles.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, type Stats } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Catalog, DeliveryKind, DeliveryRow, FileRow, JobContext } from '../catalog/catalog.js';
+import { hashFile } from '../catalog/ingest.js';
 import type { ShareConfig } from '../config/schema.js';
 import { CleanplateError, toCleanplateError } from '../errors.js';
-import { moveFileExact, writeFileExact } from './atomic.js';
+import { moveFileExact, removeTempFiles, writeFileExact } from './atomic.js';
 import type { EncodedOutput } from './encode.js';
 
 /** What the rendering stage hands to delivery. */
@@ -60,25 +67,95 @@ async function publish(catalog: Catalog, row: DeliveryRow, data: Buffer | string
   catalog.markDelivered(row.id);
 }
 
-/**
- * Moves a file to its reserved path exactly once. A source that is gone while
- * the destination exists means an earlier attempt already moved it.
- */
-async function moveReserved(catalog: Catalog, row: DeliveryRow, file: FileRow): Promise<void> {
-  if (!row.done) {
-    if (existsSync(file.location)) {
-      if (!(await moveFileExact(file.location, row.path))) {
-        // A crash between link and unlink: the reserved copy is ours if it is the same file.
-        const [a, b] = await Promise.all([fs.stat(file.location), fs.stat(row.path)]);
-        if (a.size !== b.size) throw new CleanplateError('internal', `${row.path} exists but is not ${file.location}`);
-        await fs.rm(file.location);
-      }
-    } else if (!existsSync(row.path)) {
-      throw new CleanplateError('missing', `${file.rel_path} vanished before it could be moved (was ${file.location})`);
-    }
-    catalog.markDelivered(row.id);
+/** What became of a catalogued file that was to be moved to its reserved path. */
+type MoveOutcome =
+  /** It is at the reserved path (moved now or by an earlier attempt). */
+  | 'moved'
+  /** It was gone from its location: nothing to move. */
+  | 'vanished'
+  /** Its location holds other content now (a new version): left there, nothing moved. */
+  | 'replaced';
+
+async function statOrUndefined(file: string): Promise<Stats | undefined> {
+  try {
+    return await fs.stat(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
   }
+}
+
+/**
+ * Whether the file at `file.location` is still the catalogued one: same size
+ * and mtime (as ingest recognises a known file), or, when only the mtime
+ * differs (a cross-device copy keeps whole milliseconds), the same content hash.
+ */
+async function locationState(file: FileRow): Promise<'same' | 'vanished' | 'replaced'> {
+  const st = await statOrUndefined(file.location);
+  if (!st) return 'vanished';
+  if (!st.isFile() || st.size !== file.size) return 'replaced';
+  if (Math.round(st.mtimeMs) === file.mtime_ms) return 'same';
+  return (await hashFile(file.location)) === file.hash ? 'same' : 'replaced';
+}
+
+/** Whether two existing paths are the same file: one inode (a hard link), or the same size and content (a copy). */
+async function sameFile(a: string, b: string): Promise<boolean> {
+  const [sa, sb] = await Promise.all([fs.stat(a), fs.stat(b)]);
+  if (sa.dev === sb.dev && sa.ino === sb.ino) return true;
+  if (sa.size !== sb.size) return false;
+  const [ha, hb] = await Promise.all([hashFile(a), hashFile(b)]);
+  return ha === hb;
+}
+
+/**
+ * Moves a catalogued file to its reserved path exactly once. The file is
+ * moved only while its location still holds it (see `locationState`); when it
+ * is gone or replaced, there is nothing of it left to move and the step is
+ * recorded as done. A reserved path that exists was filled by an earlier
+ * attempt (a crash between publishing and removing the source: the source,
+ * the same inode or an identical copy, is removed now).
+ */
+async function moveReserved(catalog: Catalog, row: DeliveryRow, file: FileRow): Promise<MoveOutcome> {
+  if (row.done) {
+    if (!existsSync(row.path)) return 'vanished'; // an earlier attempt found nothing to move
+    catalog.setLocation(file.id, row.path);
+    return 'moved';
+  }
+  const state = await locationState(file);
+  if (state === 'same') {
+    if (!(await moveFileExact(file.location, row.path))) {
+      // A crash between publishing and removing the source: the reserved copy is ours if it is the same file.
+      if (!(await sameFile(file.location, row.path))) throw new CleanplateError('internal', `${row.path} exists but is not ${file.location}`);
+      await fs.rm(file.location);
+    }
+  } else if (!existsSync(row.path)) {
+    // Deleted by hand, or replaced by a new version (catalogued as its own file and job): this one's content is gone.
+    catalog.markDelivered(row.id);
+    return state;
+  }
+  // Moved now, or by an earlier attempt (the source went away after being published at the reserved path).
+  catalog.markDelivered(row.id);
   catalog.setLocation(file.id, row.path);
+  return 'moved';
+}
+
+/** Why an original was not moved, for the log and the job's warnings. */
+function notMovedNote(outcome: Exclude<MoveOutcome, 'moved'>, rel: string, location: string, to: string): string {
+  return outcome === 'vanished'
+    ? `${rel} vanished from the inbox before it could be ${to} (was ${location}); nothing to move`
+    : `${rel} was replaced by a new version while this one was processed; the new file stays for its own job and this version's original is not ${to} (it is gone)`;
+}
+
+/**
+ * Removes temp files that killed attempts left beside the paths a job writes
+ * (its outputs, sidecar, error note) or moves its shot to (archive, failed):
+ * only `.<name>.<pid>.<random>.tmp` files of those exact names.
+ * Call it when no attempt of the job is writing. Best effort: a leftover that
+ * cannot be removed now is tried again the next time, and never fails a job.
+ */
+async function removeLeftoverTemps(catalog: Catalog, ctx: JobContext): Promise<void> {
+  const rows = [...catalog.deliveriesOfJob(ctx.job.id), ...catalog.deliveriesOfFile(ctx.shot.id)];
+  for (const p of new Set(rows.map((r) => r.path))) await removeTempFiles(p).catch(() => 0);
 }
 
 /**
@@ -91,6 +168,8 @@ export async function deliverJob(catalog: Catalog, ctx: JobContext, share: Share
   const outDir = sessionDir(share.output, ctx.session, ctx.shot.rel_path);
   const { stem } = splitName(ctx.shot.rel_path);
   try {
+    // A retried job: temps of its killed attempts are not needed any more.
+    if (ctx.job.attempts > 1) await removeLeftoverTemps(catalog, ctx);
     let rows = catalog.deliveriesOfJob(ctx.job.id, ['output', 'sidecar']);
     if (rendered) {
       const entries: { kind: DeliveryKind; slot: string; stem: string; tail: string }[] = rendered.outputs.map((o) => ({
@@ -112,21 +191,24 @@ export async function deliverJob(catalog: Catalog, ctx: JobContext, share: Share
       }
     }
     let archivedTo: string | null = null;
+    const warnings = [...(rendered?.warnings ?? [])];
     if (share.keepOriginals === 'archive') {
       const dir = sessionDir(share.archive, ctx.session, ctx.shot.rel_path);
       await fs.mkdir(dir, { recursive: true });
       const [row] = catalog.reserveGroup({ fileId: ctx.shot.id }, dir, [
         { kind: 'archive', slot: 'archive', ...splitName(ctx.shot.rel_path) },
       ], existsSync);
-      await moveReserved(catalog, row, ctx.shot);
-      archivedTo = row.path;
+      // The outputs are complete: an original that vanished or was replaced meanwhile does not undo the delivery.
+      const outcome = await moveReserved(catalog, row, ctx.shot);
+      if (outcome === 'moved') archivedTo = row.path;
+      else warnings.push(notMovedNote(outcome, ctx.shot.rel_path, ctx.shot.location, 'archived'));
     }
     const result: JobResult = {
       outputs: rows.filter((r) => r.kind === 'output').map((r) => r.path),
       sidecar: rows.find((r) => r.kind === 'sidecar')?.path ?? null,
       archivedTo,
       timingsMs: rendered?.timingsMs ?? {},
-      warnings: rendered?.warnings ?? [],
+      warnings,
     };
     catalog.db
       .transaction(() => {
@@ -136,6 +218,7 @@ export async function deliverJob(catalog: Catalog, ctx: JobContext, share: Share
         catalog.settle(ctx.job.id);
       })
       .immediate();
+    await removeLeftoverTemps(catalog, ctx);
     return result;
   } catch (err) {
     throw toCleanplateError(err, `delivering ${ctx.session}/${ctx.shot.rel_path}`);
@@ -144,8 +227,9 @@ export async function deliverJob(catalog: Catalog, ctx: JobContext, share: Share
 
 /**
  * Settles a failed job: the shot goes to failed/<session>/ with
- * `<name>.error.txt` beside it saying why. A shot that vanished still gets
- * its error note. Idempotent like `deliverJob`.
+ * `<name>.error.txt` beside it saying why. A shot that vanished (or was
+ * replaced by a new version, which stays for its own job) still gets its
+ * error note. Idempotent like `deliverJob`.
  */
 export async function settleFailedJob(catalog: Catalog, ctx: JobContext, share: ShareConfig, reason: string): Promise<string> {
   const dir = sessionDir(share.failed, ctx.session, ctx.shot.rel_path);
@@ -155,20 +239,24 @@ export async function settleFailedJob(catalog: Catalog, ctx: JobContext, share: 
     { kind: 'failed', slot: 'failed', ...splitName(name) },
     { kind: 'error-note', slot: 'error-note', ...splitName(name, '.error.txt') },
   ], existsSync);
-  const present = existsSync(ctx.shot.location) || existsSync(moveRow.path);
-  if (present) await moveReserved(catalog, moveRow, ctx.shot);
+  const outcome = await moveReserved(catalog, moveRow, ctx.shot);
   const note = [
     `cleanplate could not process ${ctx.session}/${ctx.shot.rel_path}`,
     `reason: ${reason}`,
     `attempts: ${ctx.job.attempts}`,
     `job: ${ctx.job.id}`,
     `at: ${new Date().toISOString()}`,
-    present ? `file: ${path.basename(moveRow.path)} (beside this note)` : 'file: it vanished from the inbox before it could be moved',
+    outcome === 'moved'
+      ? `file: ${path.basename(moveRow.path)} (beside this note)`
+      : outcome === 'vanished'
+        ? 'file: it vanished from the inbox before it could be moved'
+        : 'file: it was replaced by a new version (processed as its own job) before it could be moved',
     `retry: cleanplate retry ${ctx.job.id}   (or: cleanplate retry ${ctx.session})`,
     '',
   ].join('\n');
   await publish(catalog, noteRow, note);
   catalog.settle(ctx.job.id);
+  await removeLeftoverTemps(catalog, ctx);
   return moveRow.path;
 }
 
@@ -180,12 +268,8 @@ export async function archiveFile(catalog: Catalog, file: FileRow, session: stri
   const [row] = catalog.reserveGroup({ fileId: file.id }, dir, [
     { kind: 'archive', slot: 'archive', ...splitName(file.rel_path) },
   ], existsSync);
-  if (!row.done && !existsSync(file.location) && !existsSync(row.path)) {
-    catalog.markDelivered(row.id); // nothing left to move (deleted by hand)
-    return file.location;
-  }
-  await moveReserved(catalog, row, file);
-  return row.path;
+  // Deleted by hand or replaced by a new version: nothing of this file left to move.
+  return (await moveReserved(catalog, row, file)) === 'moved' ? row.path : file.location;
 }
 
 /**

@@ -8,6 +8,7 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Catalog } from '../../src/catalog/catalog.js';
@@ -97,6 +98,40 @@ test('SIGKILL mid-job, restart: every shot delivered exactly once, nothing lost'
   } finally {
     second.child.kill('SIGTERM');
     assert.equal(await second.exited, 0);
+  }
+});
+
+test('a shot that kills the daemon mid-job every time gives up after jobs.maxAttempts instead of looping forever', { skip: !built && 'needs the compiled CLI (npm run build)' }, async (t) => {
+  const start = childStarter(t);
+  const dirs = makeDirs(t, 'loop');
+  const config = testConfig(dirs, { logging: { dir: path.join(dirs.root, 'log'), console: true, level: 'info' } }); // jobs.maxAttempts: 2
+  const file = await writeConfigFile(dirs, config);
+  const p = await makePair(1200, 1800, 61);
+  await drop(path.join(dirs.inbox, 'L', 'L_plate.png'), p.plate);
+  await drop(path.join(dirs.inbox, 'L', 'look-01.png'), p.shot);
+  // Like a native crash or an OOM kill on one bad file, with systemd's Restart=on-failure starting it again.
+  for (let attempt = 1; attempt <= 2; attempt++) {
+    const c = start(file);
+    await waitFor(`attempt ${attempt} running`, () => new RegExp(`matting L/look-01\\.png \\(attempt ${attempt}\\)`).test(c.output()), 60_000);
+    c.child.kill('SIGKILL');
+    await c.exited;
+  }
+  const last = start(file);
+  try {
+    const note = path.join(dirs.failed, 'L', 'look-01.png.error.txt');
+    await waitFor('the shot in failed/ with its note', () => existsSync(note), 30_000);
+    assert.match(await readFile(note, 'utf8'), /reason: gave up: the daemon stopped during this job 2 times/);
+    assert.ok(existsSync(path.join(dirs.failed, 'L', 'look-01.png')));
+    assert.doesNotMatch(last.output(), /matting L\/look-01/);
+    const c = Catalog.open(config.catalog.path);
+    try {
+      assert.deepEqual({ ...c.counts() }, { waiting_for_plate: 0, queued: 0, running: 0, done: 0, failed: 1 });
+    } finally {
+      c.close();
+    }
+  } finally {
+    last.child.kill('SIGTERM');
+    assert.equal(await last.exited, 0);
   }
 });
 

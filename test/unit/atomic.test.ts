@@ -6,7 +6,7 @@ import type { FileHandle } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { CleanplateError } from '../../src/errors.js';
-import { moveFileNoOverwrite, numberedName, uniqueTarget, writeFileAtomic } from '../../src/deliver/atomic.js';
+import { moveFileExact, moveFileNoOverwrite, numberedName, removeTempFiles, uniqueTarget, writeFileAtomic, writeFileExact } from '../../src/deliver/atomic.js';
 
 let root: string;
 let n = 0;
@@ -217,3 +217,50 @@ test('a real cross-device move (/dev/shm -> os.tmpdir())', { skip: otherDevice()
     await fs.rm(from, { recursive: true, force: true });
   }
 });
+
+test('no hard links, killed between the placeholder and the rename: the rerun finishes the write instead of keeping 0 bytes', async () => {
+  const d = await fresh();
+  const file = path.join(d, 'look-01.png');
+  // The first attempt dies inside rename (SIGKILL: no cleanup runs): placeholder + temp file are left.
+  const killed = { link: async () => Promise.reject(errno('EPERM')), rename: () => new Promise<void>(() => undefined) };
+  void writeFileExact(file, 'the real output', killed);
+  await waitUntil(async () => (await list(d)).length === 2);
+  assert.equal((await fs.stat(file)).size, 0, 'the placeholder');
+  assert.ok((await list(d)).some((f) => /^\.look-01\.png\.\d+\.[0-9a-f]{12}\.tmp$/.test(f)), 'the temp file');
+  // The rerun (same reserved path, still no hard links).
+  assert.equal(await writeFileExact(file, 'the real output', { link: async () => Promise.reject(errno('EPERM')) }), true);
+  assert.equal(await fs.readFile(file, 'utf8'), 'the real output');
+  assert.equal(await removeTempFiles(file), 1, 'the killed attempt\'s temp file');
+  assert.deepEqual(await list(d), ['look-01.png']);
+  // A real (non-empty) file is still never overwritten.
+  assert.equal(await writeFileExact(file, 'something else'), false);
+  assert.equal(await fs.readFile(file, 'utf8'), 'the real output');
+
+  // Moves: same crash, the rerun moves the source over the placeholder.
+  const src = path.join(await fresh(), 'shot.png');
+  await fs.writeFile(src, 'the shot');
+  const dest = path.join(d, 'archived.png');
+  void moveFileExact(src, dest, killed);
+  await waitUntil(async () => (await list(d)).includes('archived.png'));
+  assert.equal((await fs.stat(dest)).size, 0);
+  assert.equal(await moveFileExact(src, dest, { link: async () => Promise.reject(errno('EPERM')) }), true);
+  assert.equal(await fs.readFile(dest, 'utf8'), 'the shot');
+  await assert.rejects(fs.access(src));
+});
+
+test('removeTempFiles removes only the temp files of one name', async () => {
+  const d = await fresh();
+  const names = ['.a.png.12.0123456789ab.tmp', '.a.png.3.ffffffffffff.tmp', '.a.png.12.0123456789ab.tmp.x', '.b.png.12.0123456789ab.tmp', '.a.png', 'a.png'];
+  for (const n of names) await fs.writeFile(path.join(d, n), 'x');
+  assert.equal(await removeTempFiles(path.join(d, 'a.png')), 2);
+  assert.deepEqual(await list(d), ['.a.png', '.a.png.12.0123456789ab.tmp.x', '.b.png.12.0123456789ab.tmp', 'a.png']);
+  assert.equal(await removeTempFiles(path.join(d, 'missing-folder', 'a.png')), 0);
+});
+
+async function waitUntil(check: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.fail('timed out');
+}

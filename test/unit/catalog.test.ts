@@ -159,3 +159,36 @@ test('settle: a queued job waits until its session has had no new file for settl
   assert.ok(cat.claimNextJob(500));
   assert.equal(cat.nextDueInMs(), 0);
 });
+
+test('recovery: a running job with attempts left is re-queued; one that used them up gives up instead of looping', (t) => {
+  const { cat, file, clock } = fresh(t);
+  cat.recordFile(f({ relPath: 'p_plate.jpg', kind: 'plate', hash: 'p', capturedAt: 0 }));
+  const { file: shot } = cat.recordFile(f({}));
+  const jobId = (cat.db.prepare('SELECT id FROM jobs WHERE shot_id = ?').get(shot.id) as { id: number }).id;
+  const outcomes: string[] = [];
+  let c = cat;
+  // Every start finds the job running (the daemon was SIGKILLed / OOM-killed mid-job), maxAttempts 2.
+  for (let start = 1; start <= 4; start++) {
+    const job = c.getJob(jobId)!;
+    if (job.state !== 'queued') break;
+    assert.equal(c.claimNextJob()!.id, jobId);
+    c.close(); // crash
+    c = Catalog.open(file, { now: () => clock.t });
+    const r = c.recoverRunning(2, 'found running at start-up');
+    outcomes.push(r.gaveUp.includes(jobId) ? 'gave-up' : r.requeued.includes(jobId) ? 'requeued' : '?');
+  }
+  assert.deepEqual(outcomes, ['requeued', 'gave-up']);
+  const job = c.getJob(jobId)!;
+  assert.equal(job.state, 'failed');
+  assert.equal(job.attempts, 2);
+  assert.equal(job.settled, 0, 'settled later through the normal failed/ path');
+  assert.match(job.last_error!, /the daemon stopped during this job 2 times/);
+  const reasons = (c.db.prepare('SELECT reason FROM transitions WHERE job_id = ? ORDER BY id').all(jobId) as { reason: string }[]).map((r) => r.reason);
+  assert.deepEqual(reasons, ['plate-found', 'claimed', 'interrupted', 'claimed', 'gave-up']);
+  assert.deepEqual(c.unsettledFailed().map((j) => j.id), [jobId]);
+  // An operator retry gives it a fresh set of attempts.
+  c.retry({ jobId });
+  assert.equal(c.claimNextJob()!.attempts, 1);
+  assert.deepEqual(c.recoverRunning(2, 'x'), { requeued: [jobId], gaveUp: [] });
+  c.close();
+});

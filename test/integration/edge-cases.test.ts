@@ -1,0 +1,119 @@
+/**
+ * The real daemon on real folders when the world changes under a job: a shot
+ * replaced or deleted from the inbox while its job runs, and a job found
+ * running at start-up that has used up its attempts (it crashed the daemon).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { Catalog } from '../../src/catalog/catalog.js';
+import { hashFile } from '../../src/catalog/ingest.js';
+import type { Daemon } from '../../src/daemon.js';
+import { drop, makeDirs, makePair, startDaemon, testConfig, tree, waitFor } from './harness.js';
+
+const W = 240;
+const H = 360;
+
+/** Runs `hook` after each real render, before delivery (the moment a photographer may touch the inbox). */
+function afterRender(d: Daemon, hook: (shotPath: string) => Promise<void>): void {
+  const pool = (d as unknown as { pool: { render(shot: string, plate: string): Promise<unknown> } }).pool;
+  const render = pool.render.bind(pool);
+  pool.render = async (shot: string, plate: string) => {
+    const rendered = await render(shot, plate);
+    await hook(shot);
+    return rendered;
+  };
+}
+
+async function logText(root: string): Promise<string> {
+  const dir = path.join(root, 'log');
+  const files = await fs.readdir(dir).catch(() => [] as string[]);
+  return (await Promise.all(files.map((f) => fs.readFile(path.join(dir, f), 'utf8')))).join('\n');
+}
+
+test('a shot replaced while its job runs is a new version processed by its own job; a deleted one is still done', async (t) => {
+  const dirs = makeDirs(t, 'changed');
+  const d = await startDaemon(testConfig(dirs));
+  try {
+    const a = await makePair(W, H, 51);
+    const b = await makePair(W, H, 52);
+    const c = await makePair(W, H, 53);
+    const shot4 = path.join(dirs.inbox, 'sess1', 'shot4.png');
+    const shot5 = path.join(dirs.inbox, 'sess1', 'shot5.png');
+    const touched = new Set<string>();
+    afterRender(d, async (shot) => {
+      if (touched.has(shot)) return;
+      touched.add(shot);
+      if (shot === shot4) {
+        await drop(shot4, b.shot); // content C over content D
+        await waitFor('the new version catalogued', () => d.catalog.jobs().length === 2, 15_000);
+      } else if (shot === shot5) {
+        await fs.rm(shot5);
+      }
+    });
+    await drop(path.join(dirs.inbox, 'sess1', 'sess1_plate.png'), a.plate);
+    await drop(shot4, a.shot);
+    await waitFor('shot4 done', () => d.catalog.counts().done === 1, 20_000);
+    await drop(shot5, c.shot);
+    await waitFor('3 jobs finished', () => d.catalog.counts().done + d.catalog.counts().failed === 3, 30_000);
+    assert.equal(d.catalog.counts().failed, 0, JSON.stringify(d.catalog.jobs().map((j) => j.last_error)));
+    assert.deepEqual(await tree(dirs.failed), []);
+    // The new version of shot4 was archived by its own job; nothing was archived for the overwritten one.
+    const archived = await tree(path.join(dirs.archive, 'sess1'));
+    assert.ok(!archived.includes('shot4.png'), archived.join(', '));
+    assert.ok(!archived.includes('shot5.png'), archived.join(', '));
+    const newVersion = path.join(dirs.archive, 'sess1', 'shot4 (2).png');
+    assert.ok(readFileSync(newVersion).equals(b.shot), 'the archived shot4 is the new version');
+    assert.deepEqual(await tree(path.join(dirs.output, 'sess1')), [
+      'shot4 (2).alpha.png', 'shot4 (2).json', 'shot4 (2).png',
+      'shot4.alpha.png', 'shot4.json', 'shot4.png',
+      'shot5.alpha.png', 'shot5.json', 'shot5.png',
+    ]);
+    await waitFor('said so in the log', async () => /shot4\.png was replaced by a new version/.test(await logText(dirs.root)) && /shot5\.png vanished from the inbox/.test(await logText(dirs.root)), 10_000);
+  } finally {
+    await d.stop();
+  }
+});
+
+test('a job found running at start-up that has used up its attempts fails with the reason instead of running again', async (t) => {
+  const dirs = makeDirs(t, 'giveup');
+  const config = testConfig(dirs); // jobs.maxAttempts: 2
+  const p = await makePair(W, H, 54);
+  const plate = path.join(dirs.inbox, 'K', 'K_plate.png');
+  const shot = path.join(dirs.inbox, 'K', 'look-01.png');
+  await drop(plate, p.plate);
+  await drop(shot, p.shot);
+  // The catalog of a daemon that was killed twice in the middle of this shot (e.g. an OOM kill on a bad file).
+  const before = Catalog.open(config.catalog.path);
+  for (const [file, kind] of [[plate, 'plate'], [shot, 'shot']] as const) {
+    const st = statSync(file);
+    before.recordFile({
+      share: 'studio', session: 'K', relPath: path.basename(file), kind, size: st.size, mtimeMs: st.mtimeMs,
+      hash: await hashFile(file), capturedAt: st.mtimeMs, location: file,
+    });
+  }
+  const job = before.claimNextJob()!;
+  before.requeueRunning('found running at start-up (the daemon stopped mid-job)');
+  assert.equal(before.claimNextJob()!.attempts, 2);
+  before.close();
+
+  const d = await startDaemon(config);
+  try {
+    await waitFor('error note', () => existsSync(path.join(dirs.failed, 'K', 'look-01.png.error.txt')), 15_000);
+    const note = readFileSync(path.join(dirs.failed, 'K', 'look-01.png.error.txt'), 'utf8');
+    assert.match(note, /the daemon stopped during this job 2 times/);
+    assert.ok(readFileSync(path.join(dirs.failed, 'K', 'look-01.png')).equals(p.shot));
+    const after = d.catalog.getJob(job.id)!;
+    assert.equal(after.state, 'failed');
+    assert.equal(after.attempts, 2, 'not run a third time');
+    assert.deepEqual(await tree(dirs.output), []);
+    // The operator can still retry it.
+    assert.deepEqual(d.catalog.retry({ jobId: job.id }), [job.id]);
+    d.wake();
+    await waitFor('retried job done', () => d.catalog.counts().done === 1, 20_000);
+  } finally {
+    await d.stop();
+  }
+});
