@@ -16,6 +16,7 @@ import { Worker } from 'node:worker_threads';
 import type { RenderedJob } from '../deliver/deliver.js';
 import { CleanplateError, type ErrorCode } from '../errors.js';
 import type { RenderSettings } from '../pipeline.js';
+import { keepOrtTelemetryOff } from '../engine/neural/telemetry.js';
 
 /** A serialised CleanplateError. */
 export interface WireError {
@@ -114,6 +115,8 @@ export class RenderPool {
     onLog: (level: 'info' | 'warn' | 'error', message: string) => void,
     options: RenderPoolOptions = {},
   ): Promise<RenderPool> {
+    // In this (main) thread: a worker thread's process.env is its own copy, which onnxruntime never reads.
+    keepOrtTelemetryOff();
     const pool = new RenderPool(settings, size, onLog, options);
     try {
       for (let i = 0; i < size; i++) pool.slots.push(await pool.spawn());

@@ -220,3 +220,42 @@ test('jobs.timeoutSec: a positive number of seconds, 600 by default', () => {
   assert.equal(configSchema.parse({ ...base, jobs: { timeoutSec: 90.5 } }).jobs.timeoutSec, 90.5);
   for (const bad of [0, -1, '60']) assert.equal(configSchema.safeParse({ ...base, jobs: { timeoutSec: bad } }).success, false, String(bad));
 });
+
+test('neural workers start no onnxruntime telemetry: the pool sets ORT_DISABLE_TELEMETRY in the main thread', { skip }, async (t) => {
+  let child: ChildProcess | undefined;
+  t.after(() => void child?.kill('SIGKILL'));
+  const dir = tempDir(t, 'cp-pool-telemetry-');
+  const { shot, plate } = await pair(dir, 'tele', 48, 32);
+  const poolJs = pathToFileURL(path.join(path.dirname(workerJs), 'pool.js')).href;
+  const schemaJs = pathToFileURL(path.join(path.dirname(workerJs), '..', 'config', 'schema.js')).href;
+  const model = fileURLToPath(new URL('../../../test/fixtures/bgm-tiny', import.meta.url));
+  const script = `
+    const { RenderPool } = await import(${JSON.stringify(poolJs)});
+    const { configSchema } = await import(${JSON.stringify(schemaJs)});
+    const settings = configSchema.parse({
+      shares: [{ name: 's', inbox: ${JSON.stringify(dir)}, output: ${JSON.stringify(dir)}, failed: ${JSON.stringify(dir)}, archive: ${JSON.stringify(dir)} }],
+      engine: { name: 'neural', neural: { modelDir: ${JSON.stringify(model)}, executionProvider: 'cpu', threads: 1 } },
+      outputs: { rgbaPng: true, sidecar: false },
+    });
+    const pool = await RenderPool.start(settings, 1, () => {});
+    await pool.render(${JSON.stringify(shot)}, ${JSON.stringify(plate)});
+    await pool.close();
+    console.log(JSON.stringify({ pid: process.pid, env: process.env.ORT_DISABLE_TELEMETRY ?? null }));
+  `;
+  const file = path.join(dir, 'telemetry.mjs');
+  await fs.writeFile(file, script);
+  const env = { ...process.env };
+  delete env.ORT_DISABLE_TELEMETRY;
+  const proc = spawn(process.execPath, [file], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  child = proc;
+  let out = '';
+  let err = '';
+  proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const outcome = await settleWithin(new Promise<number | null>((r) => proc.once('exit', (code) => r(code))), 60_000);
+  assert.deepEqual(outcome, { ok: 0 }, err);
+  const r = JSON.parse(out.trim().split('\n').pop() ?? '{}') as { pid: number; env: string | null };
+  assert.equal(r.env, '1');
+  // onnxruntime 1.30 writes this file when its telemetry starts (checked by hand with the variable unset).
+  assert.equal(existsSync(`/tmp/mat-debug-${r.pid}.log`), false, 'onnxruntime telemetry started in a render worker');
+});

@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import ort from 'onnxruntime-node';
 import type { InferenceSession } from 'onnxruntime-node';
 import { CleanplateError } from '../../errors.js';
+import { keepOrtTelemetryOff } from './telemetry.js';
 
 /** The only model.json format this build reads. */
 export const MODEL_FORMAT = 'cleanplate-bgm/1';
@@ -119,19 +120,6 @@ export function probeCuda(): CudaProbe {
     };
   }
   return { available: true, reason: '' };
-}
-
-/**
- * Keeps onnxruntime's usage telemetry off. onnxruntime 1.29+ starts Microsoft's 1DS telemetry on
- * Linux and macOS with the first session of a process (a device id on disk, HTTPS uploads, an empty
- * `/tmp/mat-debug-<pid>.log` per process); a daemon handling studios' images makes no network calls
- * but its own SMTP. Sets `ORT_DISABLE_TELEMETRY=1` unless the operator set the variable already
- * (any value: theirs wins). onnxruntime reads it when the first session is created, so this runs
- * before that ({@link loadModel}); it changes nothing once a session exists.
- * @param env the environment to update (default: this process's)
- */
-export function keepOrtTelemetryOff(env: NodeJS.ProcessEnv = process.env): void {
-  if (env.ORT_DISABLE_TELEMETRY === undefined) env.ORT_DISABLE_TELEMETRY = '1';
 }
 
 /**
