@@ -19,7 +19,7 @@ import { afterFailure } from './catalog/states.js';
 import { loadConfig } from './config/load.js';
 import { diffConfig, restartRequired, watchConfigFile } from './config/reload.js';
 import type { Config, ShareConfig } from './config/schema.js';
-import { archiveDuplicate, archiveFile, deliverJob, outputsComplete, sessionDir, settleFailedJob } from './deliver/deliver.js';
+import { archiveDuplicate, archiveFile, deliverJob, locationState, outputsComplete, sessionDir, settleFailedJob, type RenderedJob } from './deliver/deliver.js';
 import { moveFileNoOverwrite, writeFileAtomic } from './deliver/atomic.js';
 import { CleanplateError, toCleanplateError } from './errors.js';
 import { sessionOf } from './match/plates.js';
@@ -297,14 +297,31 @@ export class Daemon {
       if (!share) throw new CleanplateError('config', `share ${ctx.share} is no longer configured`, { retryable: true });
       if (!ctx.plate) throw new CleanplateError('no-plate', `no plate for ${label}`);
       this.log.info(`matting ${label} (attempt ${ctx.job.attempts})`, { job: jobId, plate: ctx.plate.rel_path });
-      const rendered = outputsComplete(this.catalog, jobId) ? undefined : await this.pool.render(ctx.shot.location, ctx.plate.location);
+      let rendered: RenderedJob | undefined;
+      let superseded = false;
+      if (!outputsComplete(this.catalog, jobId)) {
+        // A shot replaced under the same name (a new version with its own job) before or while it was rendered:
+        // its outputs would come from the new content, so nothing is published for this version.
+        // A vanished shot is left to the render (it fails as `missing`).
+        superseded = (await locationState(ctx.shot)) === 'replaced';
+        if (!superseded) {
+          rendered = await this.pool.render(ctx.shot.location, ctx.plate.location);
+          if (!this.abandoned) superseded = (await locationState(ctx.shot)) === 'replaced';
+        }
+        if (superseded) {
+          const note = `${ctx.shot.rel_path} was superseded by a new version before its outputs were published; nothing is published for this version (the new file is processed by its own job)`;
+          rendered = { outputs: [], warnings: [note], timingsMs: {} };
+        }
+      }
       if (this.abandoned) throw new CleanplateError('internal', 'stopping', { retryable: true });
       const result = await deliverJob(this.catalog, ctx, share, rendered);
       for (const w of result.warnings) this.log.warn(`${label}: ${w}`, { job: jobId });
-      this.log.info(`delivered ${label} in ${((this.now() - started) / 1000).toFixed(1)} s → ${result.outputs.join(', ')}`, {
-        job: jobId,
-        timingsMs: result.timingsMs,
-      });
+      if (superseded) this.log.info(`ended ${label} without outputs: superseded by a new version`, { job: jobId });
+      else
+        this.log.info(`delivered ${label} in ${((this.now() - started) / 1000).toFixed(1)} s → ${result.outputs.join(', ')}`, {
+          job: jobId,
+          timingsMs: result.timingsMs,
+        });
     } catch (err) {
       const e = toCleanplateError(err, label);
       const job = this.catalog.getJob(jobId)!;

@@ -90,7 +90,7 @@ async function statOrUndefined(file: string): Promise<Stats | undefined> {
  * and mtime (as ingest recognises a known file), or, when only the mtime
  * differs (a cross-device copy keeps whole milliseconds), the same content hash.
  */
-async function locationState(file: FileRow): Promise<'same' | 'vanished' | 'replaced'> {
+export async function locationState(file: FileRow): Promise<'same' | 'vanished' | 'replaced'> {
   const st = await statOrUndefined(file.location);
   if (!st) return 'vanished';
   if (!st.isFile() || st.size !== file.size) return 'replaced';

@@ -1,11 +1,12 @@
 /**
  * The real daemon on real folders when the world changes under a job: a shot
- * replaced or deleted from the inbox while its job runs, and a job found
+ * replaced or deleted from the inbox while its job runs (before or after it is
+ * rendered), and a job found
  * running at start-up that has used up its attempts (it crashed the daemon).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Catalog } from '../../src/catalog/catalog.js';
@@ -27,6 +28,34 @@ function afterRender(d: Daemon, hook: (shotPath: string) => Promise<void>): void
   };
 }
 
+/** Runs `hook` just before each real render starts (the worker has not read the shot yet). */
+function beforeRender(d: Daemon, hook: (shotPath: string) => Promise<void>): void {
+  const pool = (d as unknown as { pool: { render(shot: string, plate: string): Promise<unknown> } }).pool;
+  const render = pool.render.bind(pool);
+  pool.render = async (shot: string, plate: string) => {
+    await hook(shot);
+    return render(shot, plate);
+  };
+}
+
+/**
+ * Runs `hook` (synchronously) once delivery has reserved the archive path of the file at `location`:
+ * the outputs are published, the original not yet moved.
+ */
+function whenArchiving(d: Daemon, location: string, hook: () => void): void {
+  const catalog = d.catalog;
+  const reserve = catalog.reserveGroup.bind(catalog);
+  let done = false;
+  catalog.reserveGroup = (owner, dir, entries, exists) => {
+    const rows = reserve(owner, dir, entries, exists);
+    if (!done && entries[0]?.kind === 'archive' && owner.fileId !== undefined && catalog.getFile(owner.fileId)?.location === location) {
+      done = true;
+      hook();
+    }
+    return rows;
+  };
+}
+
 async function logText(root: string): Promise<string> {
   const dir = path.join(root, 'log');
   const files = await fs.readdir(dir).catch(() => [] as string[]);
@@ -43,15 +72,15 @@ test('a shot replaced while its job runs is a new version processed by its own j
     const shot4 = path.join(dirs.inbox, 'sess1', 'shot4.png');
     const shot5 = path.join(dirs.inbox, 'sess1', 'shot5.png');
     const touched = new Set<string>();
+    // shot4 is replaced once its outputs are published (replaced earlier, it is not rendered at all: next test).
+    whenArchiving(d, shot4, () => {
+      writeFileSync(`${shot4}.part`, b.shot); // content C over content D
+      renameSync(`${shot4}.part`, shot4);
+    });
     afterRender(d, async (shot) => {
       if (touched.has(shot)) return;
       touched.add(shot);
-      if (shot === shot4) {
-        await drop(shot4, b.shot); // content C over content D
-        await waitFor('the new version catalogued', () => d.catalog.jobs().length === 2, 15_000);
-      } else if (shot === shot5) {
-        await fs.rm(shot5);
-      }
+      if (shot === shot5) await fs.rm(shot5);
     });
     await drop(path.join(dirs.inbox, 'sess1', 'sess1_plate.png'), a.plate);
     await drop(shot4, a.shot);
@@ -72,6 +101,59 @@ test('a shot replaced while its job runs is a new version processed by its own j
       'shot5.alpha.png', 'shot5.json', 'shot5.png',
     ]);
     await waitFor('said so in the log', async () => /shot4\.png was replaced by a new version/.test(await logText(dirs.root)) && /shot5\.png vanished from the inbox/.test(await logText(dirs.root)), 10_000);
+  } finally {
+    await d.stop();
+  }
+});
+
+test('a shot replaced before or while it is rendered is not delivered for the old version, only once for the new one', async (t) => {
+  const dirs = makeDirs(t, 'superseded');
+  const d = await startDaemon(testConfig(dirs));
+  try {
+    const a = await makePair(W, H, 61);
+    const b = await makePair(W, H, 62);
+    const c = await makePair(W, H, 63);
+    const e = await makePair(W, H, 64);
+    const early = path.join(dirs.inbox, 'sess2', 'early.png'); // replaced just before its render starts
+    const late = path.join(dirs.inbox, 'sess2', 'late.png'); // replaced while it renders (before delivery)
+    const touched = new Set<string>();
+    const replace = async (shot: string, data: Buffer, jobs: number): Promise<void> => {
+      touched.add(shot);
+      await drop(shot, data);
+      await waitFor('the new version catalogued', () => d.catalog.jobs().length === jobs, 15_000);
+    };
+    beforeRender(d, async (shot) => {
+      if (shot === early && !touched.has(shot)) await replace(early, b.shot, 2);
+    });
+    afterRender(d, async (shot) => {
+      if (shot === late && !touched.has(shot)) await replace(late, e.shot, 4);
+    });
+    await drop(path.join(dirs.inbox, 'sess2', 'sess2_plate.png'), a.plate);
+    await drop(early, a.shot);
+    await waitFor('early: both versions done', () => d.catalog.counts().done === 2, 30_000);
+    await drop(late, c.shot);
+    await waitFor('late: both versions done', () => d.catalog.counts().done + d.catalog.counts().failed === 4, 30_000);
+    const jobs = d.catalog.jobs();
+    assert.equal(d.catalog.counts().failed, 0, JSON.stringify(jobs.map((j) => j.last_error)));
+    for (const rel of ['early.png', 'late.png']) {
+      const [old, fresh] = jobs.filter((j) => j.rel_path === rel).sort((x, y) => x.id - y.id);
+      assert.equal(old.state, 'done');
+      const oldResult = JSON.parse(old.result!) as { outputs: string[]; warnings: string[] };
+      assert.deepEqual(oldResult.outputs, [], `${rel}: nothing published for the old version`);
+      assert.ok(oldResult.warnings.some((w) => w.includes(`${rel} was superseded by a new version`)), oldResult.warnings.join(' | '));
+      assert.equal(fresh.state, 'done');
+      assert.equal((JSON.parse(fresh.result!) as { outputs: string[] }).outputs.length, 2);
+    }
+    // Each new version is delivered exactly once, under its own name.
+    assert.deepEqual(await tree(path.join(dirs.output, 'sess2')), [
+      'early.alpha.png', 'early.json', 'early.png',
+      'late.alpha.png', 'late.json', 'late.png',
+    ]);
+    assert.deepEqual(await tree(dirs.failed), []);
+    const archived = path.join(dirs.archive, 'sess2');
+    assert.ok(readFileSync(path.join(archived, 'early (2).png')).equals(b.shot), 'the archived early.png is the new version');
+    assert.ok(readFileSync(path.join(archived, 'late (2).png')).equals(e.shot), 'the archived late.png is the new version');
+    await waitFor('said so in the log', async () => /early\.png was superseded by a new version/.test(await logText(dirs.root)) && /late\.png was superseded by a new version/.test(await logText(dirs.root)), 10_000);
   } finally {
     await d.stop();
   }
