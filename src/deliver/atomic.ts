@@ -160,6 +160,17 @@ async function fsyncFile(file: string, fs: AtomicFs): Promise<void> {
   }
 }
 
+/** Creates `tmp` (never an existing file), writes `data` and fsyncs it. */
+async function writeDurableTemp(tmp: string, data: Buffer | string, fs: AtomicFs): Promise<void> {
+  const h = await fs.open(tmp, 'wx', 0o644);
+  try {
+    await h.writeFile(data);
+    await h.sync();
+  } finally {
+    await h.close();
+  }
+}
+
 async function removeQuietly(file: string, fs: AtomicFs): Promise<void> {
   try {
     await fs.unlink(file);
@@ -236,13 +247,7 @@ async function writeAndLink(dir: string, name: string, data: Buffer | string, fs
   const tmp = tempName(dir, name);
   try {
     await fs.mkdir(dir, { recursive: true });
-    const h = await fs.open(tmp, 'wx', 0o644);
-    try {
-      await h.writeFile(data);
-      await h.sync();
-    } finally {
-      await h.close();
-    }
+    await writeDurableTemp(tmp, data, fs);
     const final = await linkFirstFree(tmp, dir, name, fs, maxN);
     await removeQuietly(tmp, fs);
     await fsyncDir(dir, fs);
@@ -373,13 +378,7 @@ async function writeOver(file: string, data: Buffer | string, fs: AtomicFs): Pro
   const dir = path.dirname(file);
   const tmp = tempName(dir, path.basename(file));
   try {
-    const h = await fs.open(tmp, 'wx', 0o644);
-    try {
-      await h.writeFile(data);
-      await h.sync();
-    } finally {
-      await h.close();
-    }
+    await writeDurableTemp(tmp, data, fs);
     await fs.rename(tmp, file);
     await fsyncDir(dir, fs);
   } catch (err) {
