@@ -327,7 +327,7 @@ export class Daemon {
       const job = this.catalog.getJob(jobId)!;
       if (job.state !== 'running') return; // already delivered
       if (this.abandoned) {
-        this.catalog.transition(jobId, 'interrupted', 'daemon stopping');
+        this.catalog.transition(jobId, 'stopped', 'daemon stopping');
         return;
       }
       const next = afterFailure(job.attempts, this.config.jobs.maxAttempts, e.retryable, this.config.jobs.retryBackoffSec);

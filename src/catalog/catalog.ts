@@ -334,7 +334,9 @@ export class Catalog {
     if (!job) throw new Error(`no job ${jobId}`);
     const to = nextState(job.state, reason);
     const t = this.now();
-    const attempts = reason === 'claimed' ? job.attempts + 1 : reason === 'manual-retry' ? 0 : job.attempts;
+    // A clean stop gives the attempt back: restarting the daemon must not use up a job's attempts.
+    const attempts =
+      reason === 'claimed' ? job.attempts + 1 : reason === 'manual-retry' ? 0 : reason === 'stopped' ? Math.max(0, job.attempts - 1) : job.attempts;
     // Failures record their detail as the job's last error; a manual retry clears it.
     const isError = reason === 'retry-later' || reason === 'gave-up' || reason === 'plate-timeout';
     const lastError = isError ? (detail ?? null) : reason === 'manual-retry' ? null : job.last_error;
@@ -391,13 +393,18 @@ export class Catalog {
       .immediate();
   }
 
-  /** Moves every running job back to the queue (a clean shutdown). */
+  /**
+   * A clean shutdown: every running job goes back to the queue (`stopped`),
+   * and the attempt it was on is given back.
+   * @param why detail recorded with each re-queued job
+   */
   requeueRunning(why: string): number[] {
-    return this.transitionAll(`SELECT id FROM jobs WHERE state = 'running'`, [], 'interrupted', why);
+    return this.transitionAll(`SELECT id FROM jobs WHERE state = 'running'`, [], 'stopped', why);
   }
 
   /**
-   * Start-up after a crash: jobs found running go back to the queue, except
+   * Start-up after a crash: jobs found running go back to the queue (`interrupted`:
+   * unlike a clean stop, the attempt counts), except
    * those that have used up `maxAttempts`, which give up (running → failed,
    * settled later through failed/ like any failure). A shot that crashes the
    * daemon (a native crash, an OOM kill) therefore stops being retried
@@ -417,7 +424,7 @@ export class Catalog {
             this.transition(
               job.id,
               'gave-up',
-              `gave up: the daemon stopped during this job ${times} times (${job.attempts} of ${maxAttempts} attempts used); the shot may crash the daemon or exhaust its memory`,
+              `gave up: the daemon died during this job ${times} times (${job.attempts} of ${maxAttempts} attempts used); the shot may crash the daemon or exhaust its memory`,
             );
             out.gaveUp.push(job.id);
           } else {

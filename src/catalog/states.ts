@@ -8,7 +8,7 @@
  *        │                               ▲  ▲                  │
  *        └──timeout──► failed ◄──────────┼──┼──────────────────┤ (not retryable,
  *                        │               │  └──retry backoff───┤  or attempts used up)
- *                        └──`retry`──────┘     crash/shutdown──┘
+ *                        └──`retry`──────┘  crash or clean stop┘
  * ```
  */
 
@@ -22,7 +22,8 @@ export type TransitionReason =
   | 'claimed' // queued → running
   | 'delivered' // running → done
   | 'retry-later' // running → queued (retryable error, attempts left)
-  | 'interrupted' // running → queued (shutdown, or found running after a crash)
+  | 'interrupted' // running → queued (found running at start-up: the daemon died mid-job; the attempt counts)
+  | 'stopped' // running → queued (a clean stop, SIGTERM/SIGINT, before the job finished; the attempt is given back)
   | 'gave-up' // running → failed
   | 'manual-retry' // failed → queued (`cleanplate retry`)
   | 'plate-missing'; // queued → waiting_for_plate (a retried shot whose session still has no plate)
@@ -34,6 +35,7 @@ const TRANSITIONS: Record<TransitionReason, { from: JobState; to: JobState }> = 
   delivered: { from: 'running', to: 'done' },
   'retry-later': { from: 'running', to: 'queued' },
   interrupted: { from: 'running', to: 'queued' },
+  stopped: { from: 'running', to: 'queued' },
   'gave-up': { from: 'running', to: 'failed' },
   'manual-retry': { from: 'failed', to: 'queued' },
   'plate-missing': { from: 'queued', to: 'waiting_for_plate' },

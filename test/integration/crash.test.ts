@@ -120,7 +120,7 @@ test('a shot that kills the daemon mid-job every time gives up after jobs.maxAtt
   try {
     const note = path.join(dirs.failed, 'L', 'look-01.png.error.txt');
     await waitFor('the shot in failed/ with its note', () => existsSync(note), 30_000);
-    assert.match(await readFile(note, 'utf8'), /reason: gave up: the daemon stopped during this job 2 times/);
+    assert.match(await readFile(note, 'utf8'), /reason: gave up: the daemon died during this job 2 times/);
     assert.ok(existsSync(path.join(dirs.failed, 'L', 'look-01.png')));
     assert.doesNotMatch(last.output(), /matting L\/look-01/);
     const c = Catalog.open(config.catalog.path);

@@ -1,8 +1,9 @@
 /**
  * The real daemon on real folders when the world changes under a job: a shot
  * replaced or deleted from the inbox while its job runs (before or after it is
- * rendered), and a job found
- * running at start-up that has used up its attempts (it crashed the daemon).
+ * rendered), a job found
+ * running at start-up that has used up its attempts (it crashed the daemon),
+ * and a clean stop in the middle of a job (which gives its attempt back).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -177,7 +178,7 @@ test('a job found running at start-up that has used up its attempts fails with t
     });
   }
   const job = before.claimNextJob()!;
-  before.requeueRunning('found running at start-up (the daemon stopped mid-job)');
+  assert.deepEqual(before.recoverRunning(2, 'found running at start-up (the daemon stopped mid-job)'), { requeued: [job.id], gaveUp: [] });
   assert.equal(before.claimNextJob()!.attempts, 2);
   before.close();
 
@@ -185,7 +186,7 @@ test('a job found running at start-up that has used up its attempts fails with t
   try {
     await waitFor('error note', () => existsSync(path.join(dirs.failed, 'K', 'look-01.png.error.txt')), 15_000);
     const note = readFileSync(path.join(dirs.failed, 'K', 'look-01.png.error.txt'), 'utf8');
-    assert.match(note, /the daemon stopped during this job 2 times/);
+    assert.match(note, /the daemon died during this job 2 times/);
     assert.ok(readFileSync(path.join(dirs.failed, 'K', 'look-01.png')).equals(p.shot));
     const after = d.catalog.getJob(job.id)!;
     assert.equal(after.state, 'failed');
@@ -197,5 +198,43 @@ test('a job found running at start-up that has used up its attempts fails with t
     await waitFor('retried job done', () => d.catalog.counts().done === 1, 20_000);
   } finally {
     await d.stop();
+  }
+});
+
+test('a clean stop in the middle of a job re-queues it and gives its attempt back; the next start renders it as attempt 1', async (t) => {
+  const dirs = makeDirs(t, 'stopped');
+  const config = testConfig(dirs); // jobs.maxAttempts: 2
+  const p = await makePair(W, H, 55);
+  const first = await startDaemon(config);
+  let stopping: Promise<void> | undefined;
+  // The operator stops the daemon (SIGTERM, no grace left) while the job is about to render.
+  beforeRender(first, async () => {
+    stopping ??= first.stop(0);
+    await waitFor('the workers closed', () => (first as unknown as { abandoned: boolean }).abandoned, 10_000);
+  });
+  await drop(path.join(dirs.inbox, 'S', 'S_plate.png'), p.plate);
+  await drop(path.join(dirs.inbox, 'S', 'look-01.png'), p.shot);
+  await waitFor('stop requested mid-job', () => stopping !== undefined, 20_000);
+  await stopping;
+  const c = Catalog.open(config.catalog.path);
+  let jobId: number;
+  try {
+    const [job] = c.jobs();
+    jobId = job.id;
+    assert.equal(job.state, 'queued');
+    assert.equal(job.attempts, 0, 'the interrupted attempt is given back');
+    const reasons = (c.db.prepare('SELECT reason FROM transitions WHERE job_id = ? ORDER BY id').all(job.id) as { reason: string }[]).map((r) => r.reason);
+    assert.deepEqual(reasons, ['plate-found', 'claimed', 'stopped']);
+  } finally {
+    c.close();
+  }
+  assert.deepEqual(await tree(dirs.output), []);
+  const second = await startDaemon(config);
+  try {
+    await waitFor('delivered after the restart', () => second.catalog.counts().done === 1, 20_000);
+    assert.equal(second.catalog.getJob(jobId)!.attempts, 1);
+    assert.match(await logText(dirs.root), /matting S\/look-01\.png \(attempt 1\)/);
+  } finally {
+    await second.stop();
   }
 });

@@ -74,7 +74,7 @@ test('state survives reopening; running jobs are re-queued after a crash; waitin
   cat.recordFile(f({ session: 'S2', hash: 'w' })); // no plate in S2
   cat.close(); // "crash"
   const again = Catalog.open(file, { now: () => clock.t });
-  assert.deepEqual(again.requeueRunning('found running at start-up'), [running.id]);
+  assert.deepEqual(again.recoverRunning(3, 'found running at start-up'), { requeued: [running.id], gaveUp: [] });
   assert.equal(again.getJob(running.id)!.state, 'queued');
   clock.t += 61 * 60_000;
   const timedOut = again.failWaiting(60 * 60_000);
@@ -182,7 +182,7 @@ test('recovery: a running job with attempts left is re-queued; one that used the
   assert.equal(job.state, 'failed');
   assert.equal(job.attempts, 2);
   assert.equal(job.settled, 0, 'settled later through the normal failed/ path');
-  assert.match(job.last_error!, /the daemon stopped during this job 2 times/);
+  assert.match(job.last_error!, /the daemon died during this job 2 times/);
   const reasons = (c.db.prepare('SELECT reason FROM transitions WHERE job_id = ? ORDER BY id').all(jobId) as { reason: string }[]).map((r) => r.reason);
   assert.deepEqual(reasons, ['plate-found', 'claimed', 'interrupted', 'claimed', 'gave-up']);
   assert.deepEqual(c.unsettledFailed().map((j) => j.id), [jobId]);
@@ -191,4 +191,29 @@ test('recovery: a running job with attempts left is re-queued; one that used the
   assert.equal(c.claimNextJob()!.attempts, 1);
   assert.deepEqual(c.recoverRunning(2, 'x'), { requeued: [jobId], gaveUp: [] });
   c.close();
+});
+
+test('a clean stop gives the attempt back (restarts never use up a job); a crash found at start-up counts it', (t) => {
+  const { cat, file, clock } = fresh(t);
+  cat.recordFile(f({ relPath: 'p_plate.jpg', kind: 'plate', hash: 'p', capturedAt: 0 }));
+  const { file: shot } = cat.recordFile(f({}));
+  const jobId = (cat.db.prepare('SELECT id FROM jobs WHERE shot_id = ?').get(shot.id) as { id: number }).id;
+  for (let i = 0; i < 3; i++) {
+    assert.equal(cat.claimNextJob()!.attempts, 1);
+    assert.deepEqual(cat.requeueRunning('daemon stopped before the job finished'), [jobId]);
+    assert.equal(cat.getJob(jobId)!.attempts, 0);
+  }
+  assert.equal(cat.claimNextJob()!.attempts, 1);
+  cat.close(); // crash
+  const again = Catalog.open(file, { now: () => clock.t });
+  assert.deepEqual(again.recoverRunning(2, 'found running at start-up'), { requeued: [jobId], gaveUp: [] });
+  assert.equal(again.getJob(jobId)!.attempts, 1, 'the crashed attempt counts');
+  assert.equal(again.claimNextJob()!.attempts, 2);
+  again.close(); // and again: used up; the count names crashes only, not the clean stops
+  const last = Catalog.open(file, { now: () => clock.t });
+  assert.deepEqual(last.recoverRunning(2, 'found running at start-up'), { requeued: [], gaveUp: [jobId] });
+  assert.match(last.getJob(jobId)!.last_error!, /the daemon died during this job 2 times \(2 of 2 attempts used\)/);
+  const reasons = (last.db.prepare('SELECT reason FROM transitions WHERE job_id = ? ORDER BY id').all(jobId) as { reason: string }[]).map((r) => r.reason);
+  assert.deepEqual(reasons, ['plate-found', 'claimed', 'stopped', 'claimed', 'stopped', 'claimed', 'stopped', 'claimed', 'interrupted', 'claimed', 'gave-up']);
+  last.close();
 });

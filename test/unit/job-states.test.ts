@@ -7,6 +7,7 @@ test('the documented happy path and recoveries', () => {
   assert.equal(nextState('queued', 'claimed'), 'running');
   assert.equal(nextState('running', 'delivered'), 'done');
   assert.equal(nextState('running', 'interrupted'), 'queued');
+  assert.equal(nextState('running', 'stopped'), 'queued');
   assert.equal(nextState('running', 'retry-later'), 'queued');
   assert.equal(nextState('waiting_for_plate', 'plate-timeout'), 'failed');
   assert.equal(nextState('failed', 'manual-retry'), 'queued');
