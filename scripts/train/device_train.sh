@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # The single GPU-machine command (run from the repo root, with .traindata carried; see README.md):
 #   bash scripts/train/device_train.sh [TOTAL_S=420]
-# TOTAL_S is the wall budget of this whole script: training gets TOTAL_S - RESERVE_S (default 45 s; ~65% base,
-# ~35% refiner per configs/gpu.json), the rest is for export, held-out scoring and the summary.
+# TOTAL_S is the wall budget of this whole script: training gets TOTAL_S - RESERVE_S (default 55 s; split between
+# the stages by the config's base.timeFraction), the rest is for export, held-out scoring, the summary and, with
+# what is left (~25 s), a speed probe of the base step (probe_speed.py: host- or GPU-bound, memory format, loader).
 # Writes under $OUT (default /tmp/cleanplate-out):
 #   model/{base.onnx,refiner.onnx,model.json}   exported model (parity-checked with onnxruntime when present)
 #   checkpoint/weights.pt                        weights-only checkpoint (fallback: export it elsewhere)
-#   train-log.txt, metrics.json, heldout.json, export.json
+#   train-log.txt, metrics.json, heldout.json, export.json, speed-probe.json
 # Later steps run even when an earlier one fails, so whatever was trained gets exported.
 set -uo pipefail
 TOTAL="${1:-420}"
-RESERVE="${RESERVE_S:-45}"
+RESERVE="${RESERVE_S:-55}"
 OUT_DIR="${OUT:-/tmp/cleanplate-out}"
 PY="${PYTHON:-python3}"
 RUN="${RUN_DIR:-/tmp/cleanplate-run}"
@@ -52,6 +53,12 @@ main() {
   echo "== summary"
   "$PY" scripts/train/summarize.py --run "$RUN" --out "$OUT_DIR/metrics.json" --heldout "$OUT_DIR/heldout.json" \
     --export "$OUT_DIR/export.json"
+  local probe_s=$(( $(left) - 2 ))
+  if [ "$probe_s" -ge 12 ]; then
+    echo "== speed probe (limit ${probe_s}s)"
+    timeout "$probe_s" "$PY" scripts/train/probe_speed.py --config "$CONFIG" --data "$DATA" --backgrounds "$DATA/backgrounds" \
+      --budget-s $(( probe_s - 8 )) --out "$OUT_DIR/speed-probe.json" | tail -n 8
+  fi
   echo "== done after $((SECONDS - START))s"
 }
 main 2>&1 | tee "$LOG"

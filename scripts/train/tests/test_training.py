@@ -34,7 +34,7 @@ def test_base_step_reduces_loss(tiny_cfg):
         opt.step()
     after, _, _ = base_loss(base, b, lw, False)
     assert float(after) < first
-    assert set(parts) == {'alpha', 'grad', 'fgr', 'err'}
+    assert set(parts) == {'alpha', 'alphaMse', 'grad', 'fgr', 'err'}
 
 
 def test_refiner_step_reduces_loss(tiny_cfg):
