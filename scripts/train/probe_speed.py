@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import torch  # noqa: E402
 
-from cleanplate_train.config import load_config, resolve_path  # noqa: E402
+from cleanplate_train.config import load_config_or_report, resolve_path  # noqa: E402
 from cleanplate_train.data.sources import load_sources  # noqa: E402
 from cleanplate_train.speed import probe  # noqa: E402
 
@@ -32,10 +32,8 @@ def main(argv=None) -> int:
     ap.add_argument('--budget-s', type=float, default=20.0, help='stop starting new variants after this many seconds')
     ap.add_argument('--out', default=None, help='write the JSON report here')
     a = ap.parse_args(argv)
-    try:
-        cfg = load_config(a.config)
-    except (OSError, ValueError) as e:
-        print('probe_speed.py: %s' % e, file=sys.stderr)
+    cfg = load_config_or_report(a.config, 'probe_speed.py')
+    if cfg is None:
         return 2
     d = cfg['data']
     root = os.path.abspath(a.data) if a.data else resolve_path(d['root'])

@@ -15,7 +15,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from cleanplate_train.config import load_config  # noqa: E402
+from cleanplate_train.config import load_config_or_report  # noqa: E402
 from cleanplate_train.trainer import Trainer  # noqa: E402
 
 
@@ -34,10 +34,8 @@ def main(argv=None) -> int:
     ap.add_argument('--init', default=None, help='start a fresh run from these weights (checkpoint or weights.pt): fine-tuning')
     ap.add_argument('--no-amp', action='store_true', help='disable bf16 autocast on CUDA')
     a = ap.parse_args(argv)
-    try:
-        cfg = load_config(a.config)
-    except (OSError, ValueError) as e:
-        print('train.py: %s' % e, file=sys.stderr)
+    cfg = load_config_or_report(a.config, 'train.py')
+    if cfg is None:
         return 2
     if a.data:
         cfg['data']['root'] = os.path.abspath(a.data)

@@ -8,7 +8,8 @@ from __future__ import annotations
 import copy
 import json
 import os
-from typing import Any, Dict, List, Tuple
+import sys
+from typing import Any, Dict, List, Optional, Tuple
 
 from .model.base import BaseConfig, BaseNet
 from .model.refiner import Refiner, RefinerConfig
@@ -100,6 +101,16 @@ def load_config(path: str) -> Dict[str, Any]:
     if bad:
         raise ValueError('%s: unknown config keys: %s' % (path, ', '.join(bad)))
     return deep_merge(DEFAULTS, over)
+
+
+def load_config_or_report(path: str, prog: str) -> Optional[Dict[str, Any]]:
+    """`load_config` for the command-line tools: a missing, unreadable or invalid file is one line on stderr
+    (`prog: reason`) and None, for the caller to exit with status 2."""
+    try:
+        return load_config(path)
+    except (OSError, ValueError) as e:
+        print('%s: %s' % (prog, e), file=sys.stderr)
+        return None
 
 
 def resolve_path(p: str) -> str:

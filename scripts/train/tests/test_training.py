@@ -200,3 +200,15 @@ def test_every_shipped_config_loads_and_unknown_keys_are_errors(tmp_path):
     write_json(str(bad), {'refiner': {'downscales': [2, 8]}, 'evalx': {}})
     with pytest.raises(ValueError, match=r'unknown config keys: refiner\.downscales, evalx'):
         load_config(str(bad))
+
+
+def test_tools_refuse_a_bad_config_with_one_line_and_status_2(tmp_path, capsys):
+    import probe_speed
+    bad = write_json(str(tmp_path / 'typo.json'), {'base': {'sise': 256}})
+    for tool in (train_cli, probe_speed):
+        assert tool.main(['--config', bad, '--out', str(tmp_path / 'x')] if tool is train_cli else ['--config', bad]) == 2
+        err = capsys.readouterr().err
+        assert err.count('\n') == 1 and 'unknown config keys: base.sise' in err, err
+    assert tool.main(['--config', str(tmp_path / 'missing.json')]) == 2
+    assert 'No such file' in capsys.readouterr().err
+    assert not (tmp_path / 'x').exists()
