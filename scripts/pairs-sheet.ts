@@ -2,9 +2,12 @@
  * Runs both engines (with post-processing, as the daemon does) on every real
  * pair in DATA_DIR/pairs and writes a contact sheet: per pair the shot, the
  * classical cutout and the neural cutout on a checkerboard, plus each engine's
- * warnings. Used for docs/images/pairs-contact-sheet.png.
+ * warnings. Used for docs/images/pairs-contact-sheet.png. Prints each
+ * engine's time and backdrop haze per pair (src/metrics/haze.ts: faint alpha
+ * far from the subject, the ghosts a lower MSE can hide); CONFIG picks other
+ * engine settings or model (e.g. a candidate's `engine.neural.modelDir`).
  *
- *   node dist/scripts/pairs-sheet.js ../shared/data docs/images/pairs-contact-sheet.png
+ *   node dist/scripts/pairs-sheet.js ../shared/data docs/images/pairs-contact-sheet.png [CONFIG]
  */
 import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
@@ -17,6 +20,7 @@ import { createEngine } from '../src/engine/index.js';
 import type { MattingEngine } from '../src/engine/types.js';
 import { checkerboard } from '../src/notify/contact-sheet.js';
 import { assertSameSize, readImage } from '../src/image/io.js';
+import { backdropHaze } from '../src/metrics/haze.js';
 
 const CELL = 300;
 
@@ -43,9 +47,9 @@ async function cell(rgba: Buffer | undefined, rgb: Buffer | undefined, w: number
 }
 
 async function main(): Promise<void> {
-  const [dataDir, out] = process.argv.slice(2);
-  if (!dataDir || !out) throw new Error('usage: pairs-sheet DATA_DIR OUT.png');
-  const settings = await renderSettings(undefined);
+  const [dataDir, out, configFile] = process.argv.slice(2);
+  if (!dataDir || !out) throw new Error('usage: pairs-sheet DATA_DIR OUT.png [CONFIG]');
+  const settings = await renderSettings(configFile);
   const engines: [string, MattingEngine][] = [
     ['classical', withPostprocess(await createEngine(settings.engine, { name: 'classical' }), settings.postprocess)],
     ['neural', withPostprocess(await createEngine(settings.engine, { name: 'neural' }), settings.postprocess)],
@@ -68,7 +72,8 @@ async function main(): Promise<void> {
       const ms = performance.now() - t0;
       const rgba = interleaveRgba(r.foreground ?? shot, r.alpha);
       const warn = r.warnings.length ? ` ⚠ ${r.warnings.join('; ')}` : '';
-      console.log(`${name} ${label}: ${(ms / 1000).toFixed(1)} s, alignment ${String(r.diagnostics.alignment)}${warn}`);
+      const haze = (100 * backdropHaze(r.alpha)).toFixed(2);
+      console.log(`${name} ${label}: ${(ms / 1000).toFixed(1)} s, backdrop haze ${haze} %, alignment ${String(r.diagnostics.alignment)}${warn}`);
       cells.push(await cell(rgba, undefined, shot.width, shot.height, `${label}${r.warnings.length ? ' ⚠ plate mismatch' : ''}`));
     }
     rows.push(
