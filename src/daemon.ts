@@ -28,7 +28,7 @@ import { createMailer } from './notify/mailer.js';
 import { Notifier } from './notify/notifier.js';
 import { scheduleProblems, startSchedules, type ScheduleHandle } from './schedule/scheduler.js';
 import { heartbeat as logHeartbeat, sweepWaiting } from './schedule/upkeep.js';
-import { compileIgnore, InboxWatcher } from './watch/watcher.js';
+import { InboxWatcher } from './watch/watcher.js';
 import { RenderPool } from './worker/pool.js';
 
 /** Options for tests and embedding. */
@@ -95,13 +95,7 @@ export class Daemon {
     /** What has been opened so far; closed in reverse order when a later step fails. */
     const undo: Array<() => unknown> = [];
     try {
-      for (const s of config.shares) {
-        for (const dir of [s.inbox, s.output, s.failed, s.archive]) {
-          await fs.mkdir(dir, { recursive: true }).catch((err: unknown) => {
-            throw toCleanplateError(err, `share ${s.name}: cannot create ${dir}`);
-          });
-        }
-      }
+      await makeShareDirs(config.shares);
       const catalog = Catalog.open(config.catalog.path, { now });
       undo.push(() => catalog.close());
       // Settings that can be refused (SMTP password variable, ignore globs) are checked before any worker starts.
@@ -409,11 +403,6 @@ export class Daemon {
     const candidate = withValuesOf(next, prev, needRestart);
     try {
       await this.checkConfig(candidate, prev);
-    } catch (err) {
-      this.log.error(`config change rejected, keeping the running config: ${toCleanplateError(err).message}`);
-      return;
-    }
-    try {
       // The notifier takes its settings first: it refuses unusable ones before changing anything (checked above too).
       this.notifier.updateConfig(candidate);
     } catch (err) {
@@ -439,28 +428,16 @@ export class Daemon {
   }
 
   /**
-   * Checks a new config without applying anything.
+   * Checks a new config without applying anything (globs were checked by the
+   * schema when the file was loaded).
    * @throws CleanplateError naming what cannot be used
    */
   private async checkConfig(next: Config, prev: Config): Promise<void> {
     const bad = scheduleProblems(next.schedule);
     if (bad.length) throw new CleanplateError('config', bad.join('; '));
-    try {
-      compileIgnore(next.watch);
-    } catch (err) {
-      throw toCleanplateError(err, 'watch.ignore');
-    }
     const transport = (c: Config) => JSON.stringify([c.notify.enabled, c.notify.transport, c.notify.smtp, c.notify.fileDir]);
     if (next.notify.enabled && transport(next) !== transport(prev)) createMailer(next.notify).close();
-    for (const s of next.shares) {
-      const old = prev.shares.find((p) => p.name === s.name);
-      for (const dir of [s.inbox, s.output, s.failed, s.archive]) {
-        if (old && [old.inbox, old.output, old.failed, old.archive].includes(dir)) continue;
-        await fs.mkdir(dir, { recursive: true }).catch((err: unknown) => {
-          throw toCleanplateError(err, `share ${s.name}: cannot create ${dir}`);
-        });
-      }
-    }
+    await makeShareDirs(next.shares, prev.shares);
   }
 
   /** New engine settings: waits for running jobs (starting none meanwhile), then swaps the render workers. */
@@ -514,6 +491,28 @@ export class Daemon {
     this.log.info('cleanplate stopped');
     this.resolveStopped();
     await closeLogger(this.log);
+  }
+}
+
+/** A share's four folders. */
+function shareDirs(s: ShareConfig): string[] {
+  return [s.inbox, s.output, s.failed, s.archive];
+}
+
+/**
+ * Creates the folders of `shares`, except those a share of the same name in
+ * `running` (the config in use) already has.
+ * @throws CleanplateError naming the share and folder that cannot be created
+ */
+async function makeShareDirs(shares: readonly ShareConfig[], running: readonly ShareConfig[] = []): Promise<void> {
+  for (const s of shares) {
+    const have = running.find((p) => p.name === s.name);
+    for (const dir of shareDirs(s)) {
+      if (have && shareDirs(have).includes(dir)) continue;
+      await fs.mkdir(dir, { recursive: true }).catch((err: unknown) => {
+        throw toCleanplateError(err, `share ${s.name}: cannot create ${dir}`);
+      });
+    }
   }
 }
 

@@ -171,6 +171,13 @@ async function writeDurableTemp(tmp: string, data: Buffer | string, fs: AtomicFs
   }
 }
 
+/** Copies `src` to a new `tmp` (never an existing file) with `src`'s times, and fsyncs it. */
+async function copyDurableTemp(src: string, tmp: string, st: Awaited<ReturnType<typeof fsp.stat>>, fs: AtomicFs): Promise<void> {
+  await fs.copyFile(src, tmp, fsConstants.COPYFILE_EXCL);
+  await fs.utimes(tmp, st.atime, st.mtime);
+  await fsyncFile(tmp, fs);
+}
+
 async function removeQuietly(file: string, fs: AtomicFs): Promise<void> {
   try {
     await fs.unlink(file);
@@ -297,9 +304,7 @@ async function moveFile(src: string, destDir: string, finalName: string, fs: Ato
   // Across filesystems: copy to a temp in the destination, then publish.
   const tmp = tempName(destDir, finalName);
   try {
-    await fs.copyFile(src, tmp, fsConstants.COPYFILE_EXCL);
-    await fs.utimes(tmp, st.atime, st.mtime);
-    await fsyncFile(tmp, fs);
+    await copyDurableTemp(src, tmp, st, fs);
     const final = await linkFirstFree(tmp, destDir, finalName, fs, maxN);
     await removeQuietly(tmp, fs);
     await removeSource(src, final, fs);
@@ -399,9 +404,7 @@ async function moveOver(src: string, dest: string, st: Awaited<ReturnType<typeof
     if (codeOf(err) !== 'EXDEV') throw toCleanplateError(err, `moving ${src} to ${dest}`);
     const tmp = tempName(dir, path.basename(dest));
     try {
-      await fs.copyFile(src, tmp, fsConstants.COPYFILE_EXCL);
-      await fs.utimes(tmp, st.atime, st.mtime);
-      await fsyncFile(tmp, fs);
+      await copyDurableTemp(src, tmp, st, fs);
       await fs.rename(tmp, dest);
       await fs.unlink(src);
     } catch (e) {

@@ -20,7 +20,7 @@ is listed under 'skipped'. Nothing here is trained or saved; the numbers only de
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 
@@ -101,7 +101,7 @@ def probe(cfg: Dict[str, Any], device: torch.device, budget_s: float, sources: O
                               'torch': str(torch.__version__), 'variants': {}, 'skipped': []}
     say = log or (lambda m: None)
 
-    def step(name: str, b: int, s: int, fmt: bool, read_back: bool = True) -> Callable[[], Dict[str, Any]]:
+    def step(b: int, s: int, fmt: bool, read_back: bool = True) -> Callable[[], Dict[str, Any]]:
         def run() -> Dict[str, Any]:
             ms = time_base_step(cfg, device, b, s, fmt, read_back)
             return {'msPerStep': round(ms, 2), 'samplesPerSecond': round(b * 1000.0 / ms, 1), 'batch': b, 'size': s,
@@ -112,13 +112,13 @@ def probe(cfg: Dict[str, Any], device: torch.device, budget_s: float, sources: O
         ms = time_generator(cfg, sources or Sources(), size)
         return {'msPerSample': round(ms, 1), 'workers': workers, 'loaderCeiling': round(workers * 1000.0 / ms, 1)}
 
-    plan: List[tuple] = [
+    plan: List[Tuple[str, Callable[[], Dict[str, Any]]]] = [
         ('generator', generator),
-        ('reference', step('reference', batch, size, cl)),
-        ('hostFloor', step('hostFloor', 2, 64, cl)),
-        ('doubleBatch', step('doubleBatch', 2 * batch, size, cl)),
-        ('memoryFormat', step('memoryFormat', batch, size, not cl)),
-        ('noSync', step('noSync', batch, size, cl, read_back=False)),
+        ('reference', step(batch, size, cl)),
+        ('hostFloor', step(2, 64, cl)),
+        ('doubleBatch', step(2 * batch, size, cl)),
+        ('memoryFormat', step(batch, size, not cl)),
+        ('noSync', step(batch, size, cl, read_back=False)),
     ]
     last = 0.0
     for name, run in plan:
