@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # The single GPU-machine command (run from the repo root, with .traindata carried; see README.md):
 #   bash scripts/train/device_train.sh [TOTAL_S=420]
-# TOTAL_S is the wall budget of this whole script: training gets TOTAL_S - RESERVE_S (default 55 s; split between
+# TOTAL_S is the wall budget of this whole script: training gets TOTAL_S - RESERVE_S (default 75 s; split between
 # the stages by the config's base.timeFraction), the rest is for export, held-out scoring, the summary and, with
-# what is left (~25 s), a speed probe of the base step (probe_speed.py: host- or GPU-bound, memory format, loader).
+# what is left (~45 s), a speed probe of the base step (probe_speed.py: host- or GPU-bound, memory format, loader).
 # Writes under $OUT (default /tmp/cleanplate-out):
 #   model/{base.onnx,refiner.onnx,model.json}   exported model (parity-checked with onnxruntime when present)
 #   checkpoint/weights.pt                        weights-only checkpoint (fallback: export it elsewhere)
-#   train-log.txt, metrics.json, heldout.json, export.json, speed-probe.json
+#   train-log.txt, metrics.json (summary, loss curve, held-out scores, export report), speed-probe.json
+# (7 files: the device tool brings back at most 8; export.json and heldout.json stay in the run folder)
 # Later steps run even when an earlier one fails, so whatever was trained gets exported.
 set -uo pipefail
 TOTAL="${1:-420}"
-RESERVE="${RESERVE_S:-55}"
+RESERVE="${RESERVE_S:-75}"
 OUT_DIR="${OUT:-/tmp/cleanplate-out}"
 PY="${PYTHON:-python3}"
 RUN="${RUN_DIR:-/tmp/cleanplate-run}"
@@ -41,18 +42,18 @@ main() {
   echo "== weights copy"
   "$PY" scripts/train/summarize.py --run "$RUN" --weights "$OUT_DIR/checkpoint/weights.pt"
   echo "== export"
-  timeout 120 "$PY" scripts/train/export.py --run "$RUN" --out "$OUT_DIR/model" --report "$OUT_DIR/export.json"
+  timeout 120 "$PY" scripts/train/export.py --run "$RUN" --out "$OUT_DIR/model" --report "$RUN/export.json"
   echo "== export exit $? after $((SECONDS - START))s"
   ls -l "$OUT_DIR/model"
   local eval_s=$(left)
   [ "$eval_s" -lt 20 ] && eval_s=20
   echo "== held-out scoring (limit ${eval_s}s)"
   timeout "$eval_s" "$PY" scripts/train/evaluate.py --run "$RUN" --data "$DATA" --backgrounds "$DATA/backgrounds" \
-    --out "$OUT_DIR/heldout.json" | head -c 4000
+    --out "$RUN/heldout.json" | head -c 4000
   echo
   echo "== summary"
-  "$PY" scripts/train/summarize.py --run "$RUN" --out "$OUT_DIR/metrics.json" --heldout "$OUT_DIR/heldout.json" \
-    --export "$OUT_DIR/export.json"
+  "$PY" scripts/train/summarize.py --run "$RUN" --out "$OUT_DIR/metrics.json" --heldout "$RUN/heldout.json" \
+    --export "$RUN/export.json"
   local probe_s=$(( $(left) - 2 ))
   if [ "$probe_s" -ge 12 ]; then
     echo "== speed probe (limit ${probe_s}s)"

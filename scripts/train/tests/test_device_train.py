@@ -18,12 +18,14 @@ def test_device_train_script_writes_every_output(tmp_path):
                        capture_output=True, text=True, timeout=150)
     log = r.stdout + r.stderr
     assert r.returncode == 0, log
-    for f in ('model/base.onnx', 'model/refiner.onnx', 'model/model.json', 'checkpoint/weights.pt', 'train-log.txt',
-              'metrics.json', 'heldout.json', 'export.json', 'speed-probe.json'):
-        assert (out / f).is_file(), '%s missing\n%s' % (f, log)
+    files = sorted(str(f.relative_to(out)) for f in out.rglob('*') if f.is_file())
+    # the device tool brings back at most 8 files from $OUT
+    assert files == ['checkpoint/weights.pt', 'metrics.json', 'model/base.onnx', 'model/model.json',
+                     'model/refiner.onnx', 'speed-probe.json', 'train-log.txt'], log
     assert '== train exit 0' in log and '== done after' in log
     metrics = json.loads((out / 'metrics.json').read_text())
     assert metrics['summary']['steps'] == {'base': 6, 'refiner': 4}
+    assert metrics['heldOut']['items'] == 0 and metrics['export']['checker'] == 'ok'  # no GT items in this data
     probe = json.loads((out / 'speed-probe.json').read_text())
     assert probe['device'] == 'cpu' and probe['skipped'] == []
     v = probe['variants']

@@ -78,10 +78,15 @@ def test_shipped_weights_load_and_match_the_model_contract():
     refiner.load_state_dict(w['refiner'])
     info = json.load(open(os.path.join(folder, 'model.json')))
     base.eval()
+    torch.manual_seed(0)
+    # A photo-like frame (smooth colour regions and sensor noise; per-pixel uniform noise is nothing a camera
+    # sees, and there a model may answer anything).
+    smooth = torch.nn.functional.interpolate(torch.rand(1, 3, 8, 12), size=(128, 192), mode='bilinear',
+                                             align_corners=False)
+    shot = (smooth + 0.02 * torch.randn(1, 3, 128, 192)).clamp(0, 1)
     with torch.no_grad():
-        shot = torch.rand(1, 3, 64, 96)
         alpha, fgr_res, err, hidden = base(shot, shot)
     assert hidden.shape[1] == info['hiddenChannels']
     assert info['training']['steps']['base'] == w['summary']['steps']['base']
     # Shot identical to plate: nothing is foreground.
-    assert float(alpha.mean()) < 0.1
+    assert float(alpha.mean()) < 0.01 and float(alpha.max()) < 0.1
