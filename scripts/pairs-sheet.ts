@@ -3,8 +3,9 @@
  * pair in DATA_DIR/pairs and writes a contact sheet: per pair the shot, the
  * classical cutout and the neural cutout on a checkerboard, plus each engine's
  * warnings. Used for docs/images/pairs-contact-sheet.png. Prints each
- * engine's time and backdrop haze per pair (src/metrics/haze.ts: faint alpha
- * far from the subject, the ghosts a lower MSE can hide); CONFIG picks other
+ * engine's time, backdrop haze and interior translucency per pair
+ * (src/metrics/haze.ts: faint alpha far from the subject, and see-through
+ * pixels inside it, the defects a lower MSE can hide); CONFIG picks other
  * engine settings or model (e.g. a candidate's `engine.neural.modelDir`).
  *
  *   node dist/scripts/pairs-sheet.js ../shared/data docs/images/pairs-contact-sheet.png [CONFIG]
@@ -20,7 +21,7 @@ import { createEngine } from '../src/engine/index.js';
 import type { MattingEngine } from '../src/engine/types.js';
 import { checkerboard } from '../src/notify/contact-sheet.js';
 import { assertSameSize, readImage } from '../src/image/io.js';
-import { backdropHaze } from '../src/metrics/haze.js';
+import { backdropHaze, interiorTranslucency } from '../src/metrics/haze.js';
 
 const CELL = 300;
 
@@ -73,7 +74,8 @@ async function main(): Promise<void> {
       const rgba = interleaveRgba(r.foreground ?? shot, r.alpha);
       const warn = r.warnings.length ? ` ⚠ ${r.warnings.join('; ')}` : '';
       const haze = (100 * backdropHaze(r.alpha)).toFixed(2);
-      console.log(`${name} ${label}: ${(ms / 1000).toFixed(1)} s, backdrop haze ${haze} %, alignment ${String(r.diagnostics.alignment)}${warn}`);
+      const inside = (100 * interiorTranslucency(r.alpha)).toFixed(1);
+      console.log(`${name} ${label}: ${(ms / 1000).toFixed(1)} s, backdrop haze ${haze} %, interior translucency ${inside} %, alignment ${String(r.diagnostics.alignment)}${warn}`);
       cells.push(await cell(rgba, undefined, shot.width, shot.height, `${label}${r.warnings.length ? ' ⚠ plate mismatch' : ''}`));
     }
     rows.push(

@@ -1,7 +1,10 @@
-/** backdropHaze: faint alpha far from anything solid counts; edges beside solid pixels and solid or clear pixels do not. */
+/**
+ * backdropHaze: faint alpha far from anything solid counts; edges beside solid pixels and solid or clear pixels do not.
+ * interiorTranslucency: see-through pixels inside the subject count; its soft edge beside the backdrop does not.
+ */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { backdropHaze } from '../../src/metrics/haze.js';
+import { backdropHaze, interiorTranslucency } from '../../src/metrics/haze.js';
 
 function frame(w: number, h: number, paint: (x: number, y: number) => number) {
   const data = new Uint8Array(w * h);
@@ -20,4 +23,21 @@ test('a faint ghost far from the subject is haze; the subject, its soft edge and
   assert.equal(backdropHaze(frame(10, 10, () => 200)), 0);
   assert.equal(backdropHaze(frame(10, 10, () => 100)), 1);
   assert.equal(backdropHaze(frame(0, 0, () => 0)), 0);
+});
+
+test('a see-through patch inside the subject is interior translucency; the soft edge and the backdrop are not', () => {
+  // 100x50: subject x 20..79 (soft edge alpha 150 on x 20..23 and 76..79), a 10x10 patch at alpha 180 at x 45..54, y 20..29.
+  const paint = (x: number, y: number) =>
+    x < 20 || x >= 80 ? 0 : x < 24 || x >= 76 ? 150 : x >= 45 && x < 55 && y >= 20 && y < 30 ? 180 : 255;
+  const a = frame(100, 50, paint);
+  // Inside: x 24..75 (no clear pixel within 4 px), every row: 52 x 50 pixels.
+  assert.equal(interiorTranslucency(a), 100 / (52 * 50));
+  // With a wider margin the soft edge is still not counted and the inside shrinks to x 28..71.
+  assert.equal(interiorTranslucency(a, { radius: 8 }), 100 / (44 * 50));
+  // A lower bar for opaque: the patch passes.
+  assert.equal(interiorTranslucency(a, { opaque: 0.7 }), 0);
+  // No inside at all: an empty frame, or a subject thinner than the margin.
+  assert.equal(interiorTranslucency(frame(10, 10, () => 0)), 0);
+  assert.equal(interiorTranslucency(frame(20, 20, (x) => (x === 10 ? 255 : 0))), 0);
+  assert.equal(interiorTranslucency(frame(0, 0, () => 0)), 0);
 });
