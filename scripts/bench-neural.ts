@@ -2,7 +2,7 @@
  * Benchmark of the neural engine on a synthetic full-size shot/plate pair (default 4480x6720, 30 MP).
  *
  *   node --import tsx scripts/bench-neural.ts [--model-dir DIR] [--width 4480] [--height 6720]
- *     [--runs 2] [--provider auto|cpu|cuda] [--threads 0] [--base-long-side 512] [--flip-average on|off]
+ *     [--runs 2] [--provider auto|cpu|cuda] [--threads 0] [--base-long-side 512] [--flip-average on|off] [--guided-radius 0]
  *     [--mode budget|threshold] [--budget 0.08] [--threshold 0.1] [--max-patches 0] [--grow-rounds 0] [--grow-max-patches 1024] [--batch 1024]
  *
  * Default model: the tiny random-weight fixture (test/fixtures/bgm-tiny), which measures the engine's
@@ -34,6 +34,7 @@ const { values: args } = parseArgs({
     threads: { type: 'string', default: '0' },
     'base-long-side': { type: 'string', default: '512' },
     'flip-average': { type: 'string', default: 'on' },
+    'guided-radius': { type: 'string', default: '0' },
     mode: { type: 'string', default: 'budget' },
     budget: { type: 'string', default: '0.08' },
     threshold: { type: 'string', default: '0.1' },
@@ -91,6 +92,7 @@ async function main(): Promise<void> {
     executionProvider: args.provider as NeuralConfig['executionProvider'],
     baseLongSide: Number(args['base-long-side']),
     flipAverage: onOff(String(args['flip-average'])),
+    guided: { radius: Number(args['guided-radius']), eps: 1e-4 },
     refine: {
       mode: args.mode as 'budget' | 'threshold',
       pixelBudget: Number(args.budget), threshold: Number(args.threshold), maxPatches: Number(args['max-patches']),

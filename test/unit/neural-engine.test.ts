@@ -30,6 +30,7 @@ function cfg(over: Partial<NeuralConfig> = {}): NeuralConfig {
     executionProvider: 'cpu',
     baseLongSide: 512,
     flipAverage: false,
+    guided: { radius: 0, eps: 1e-4 },
     refine: { mode: 'budget', maxPatches: 0, pixelBudget: 0.08, threshold: 0.1, grow: NO_GROW },
     threads: 1,
     ...over,
@@ -304,6 +305,31 @@ test('flipAverage: matte() equals the reference with the mirrored base run avera
     assert.ok(diffStats(res.alpha.data, single.alpha).count > 100, 'flip averaging must change the matte');
   } finally {
     await engine.close();
+  }
+});
+
+test('guided upsampling: the engine runs it when guided.radius > 0, changes only the coarse transition band, and reports it', async () => {
+  const { shot, plate } = makePair(70, 45);
+  const noRefine = { mode: 'budget' as const, maxPatches: 0, pixelBudget: 0, threshold: 0.1, grow: NO_GROW };
+  const plain = await createNeuralEngine(cfg({ refine: noRefine }));
+  const guided = await createNeuralEngine(cfg({ refine: noRefine, guided: { radius: 3, eps: 1e-4 } }));
+  try {
+    assert.deepEqual(guided.describe().guided, { radius: 3, eps: 1e-4 });
+    const a = await plain.matte({ shot, plate });
+    const b = await guided.matte({ shot, plate });
+    assert.equal(a.diagnostics.guidedRadius, 0);
+    assert.equal(b.diagnostics.guidedRadius, 3);
+    assert.ok(typeof b.timings.guided === 'number' && a.timings.guided === undefined);
+    let changed = 0;
+    for (let i = 0; i < a.alpha.data.length; i++) {
+      const v = a.alpha.data[i];
+      if (v === 0 || v === 255) assert.equal(b.alpha.data[i], v, `pixel ${i}: clear or solid coarse alpha must stay`);
+      else if (b.alpha.data[i] !== v) changed++;
+    }
+    assert.ok(changed > 0, 'guided upsampling must change the transition band');
+  } finally {
+    await plain.close();
+    await guided.close();
   }
 });
 

@@ -7,6 +7,7 @@ import {
   bilinearAt,
   cellErrors,
   CoarseUpsampler,
+  differenceGuide,
   gridShape,
   growCells,
   mirrorPlanes,
@@ -233,6 +234,50 @@ test('upsampleCoarse: a constant field gives constant outputs and exact foregrou
     assert.ok(flat.alpha.every((v) => v === (a > 1 ? 255 : 0)));
     assert.deepEqual(flat.foreground, shot);
   }
+});
+
+test('differenceGuide: (shot - plate + 256) >> 1, 128 where the shot shows the plate', () => {
+  const shot = new Uint8Array([0, 255, 100, 255, 0, 7]);
+  const plate = new Uint8Array([255, 0, 100, 254, 1, 0]);
+  assert.deepEqual(Array.from(differenceGuide(shot, plate)), [0, 255, 128, 128, 127, 131]);
+});
+
+test('guided upsampling: alpha = a . guide + b inside the coarse transition band; clear, solid and flat stay bilinear', () => {
+  const [h, w, H, W] = [2, 3, 10, 13];
+  const c = (v: number) => new Float32Array(h * w).fill(v);
+  const r = rng(5);
+  const shot = new Uint8Array(H * W * 3);
+  const plate = new Uint8Array(H * W * 3);
+  for (let i = 0; i < shot.length; i++) {
+    shot[i] = Math.floor(r() * 256);
+    plate[i] = Math.floor(r() * 256);
+  }
+  const guide = differenceGuide(shot, plate);
+  const fgr: [Float32Array, Float32Array, Float32Array] = [c(0), c(0), c(0)];
+  // a = (1, 0, -0.5), b = 0.2: alpha follows the guide's red and blue channels, pixel by pixel.
+  const coef = [c(1), c(0), c(-0.5), c(0.2)] as const;
+  const got = upsampleCoarse(shot, H, W, { h, w, alpha: c(0.5), fgrRes: fgr, guided: { coef, plate } });
+  for (let i = 0; i < H * W; i++) {
+    // Within one level: the streamed sum blends each constant coefficient as (1 - f) k + f k.
+    const want = toByte(guide[i * 3] / 255 - 0.5 * (guide[i * 3 + 2] / 255) + 0.2);
+    assert.ok(Math.abs(got.alpha[i] - want) <= 1, `pixel ${i}: ${got.alpha[i]} vs ${want}`);
+  }
+  assert.ok(new Set(got.alpha).size > 20, 'the guide must show through');
+  // Coarse alpha clear or solid: outside the band the coefficients are not used.
+  for (const a of [0, 1]) {
+    const flat = upsampleCoarse(shot, H, W, { h, w, alpha: c(a), fgrRes: fgr, guided: { coef, plate } });
+    assert.ok(flat.alpha.every((v) => v === a * 255));
+  }
+  // Flat coefficients (a = 0, b = 1): nothing to follow, the bilinear coarse alpha stays.
+  const flatCoef = [c(0), c(0), c(0), c(1)] as const;
+  const kept = upsampleCoarse(shot, H, W, { h, w, alpha: c(0.5), fgrRes: fgr, guided: { coef: flatCoef, plate } });
+  assert.ok(kept.alpha.every((v) => v === 128));
+  // The row-chunked form agrees, and a plate of the wrong size is refused.
+  const u = new CoarseUpsampler(shot, H, W, { h, w, alpha: c(0.5), fgrRes: fgr, guided: { coef, plate } });
+  u.rows(0, 4);
+  u.rows(4, H);
+  assert.deepEqual(u.alpha, got.alpha);
+  assert.throws(() => new CoarseUpsampler(shot, H, W, { h, w, alpha: c(0.5), fgrRes: fgr, guided: { coef, plate: plate.subarray(3) } }), RangeError);
 });
 
 test('selectCells budget: top-k by error, k = round(budget * H * W / 64), ties by index, ascending output', () => {

@@ -25,6 +25,8 @@ import type { RgbImage } from '../../image/types.js';
 import type { MatteInput, MatteResult, MattingEngine } from '../types.js';
 import { CleanplateError } from '../../errors.js';
 import { loadModel, ortMessage, type LoadedModel } from './model.js';
+import { loadClassicalCv, type ClassicalCv } from '../classical/cvtypes.js';
+import { guidedCoefficients } from '../classical/guided.js';
 import {
   axisMap,
   baseSizeFor,
@@ -39,6 +41,8 @@ import {
   writeBackPatches,
   patchChanges,
   growCells,
+  toByte,
+  differenceGuide,
   type BaseSize,
   type SelectionRule,
 } from './sampling.js';
@@ -67,16 +71,53 @@ const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resol
 const IDENTITY = [1, 0, 0, 0, 1, 0, 0, 0, 1];
 
 /** Resizes an 8-bit RGB image to `size` (sharp, aspect not kept) and returns planar float32 0..1. */
-async function resizeToPlanar(img: RgbImage, size: BaseSize): Promise<Float32Array> {
-  let raw: Uint8Array = img.data;
-  if (img.width !== size.width || img.height !== size.height) {
-    raw = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 }, limitInputPixels: false })
-      // 'linear' is within ~0.3-0.5 levels (mean) of the Python reference's antialiased bilinear.
-      .resize(size.width, size.height, { fit: 'fill', kernel: 'linear' })
-      .raw()
-      .toBuffer();
+/** `img` resized to the base size, interleaved RGB bytes. */
+async function resizeRaw(img: RgbImage, size: BaseSize): Promise<Uint8Array> {
+  if (img.width === size.width && img.height === size.height) return img.data;
+  return sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 }, limitInputPixels: false })
+    // 'linear' is within ~0.3-0.5 levels (mean) of the Python reference's antialiased bilinear.
+    .resize(size.width, size.height, { fit: 'fill', kernel: 'linear' })
+    .raw()
+    .toBuffer();
+}
+
+/**
+ * Guided-upsampling coefficients at the base size: the fast guided filter's [a_r, a_g, a_b, b] planes
+ * for the coarse alpha (0..1) against `guide` (base size, interleaved RGB bytes: sampling.ts
+ * differenceGuide), window radius `radius` and regularisation `eps` (classical/guided.ts, the same
+ * solver as the classical engine's last step).
+ */
+function guidedPlanes(
+  cv: ClassicalCv,
+  guide: Uint8Array,
+  alpha: Float32Array,
+  w: number,
+  h: number,
+  radius: number,
+  eps: number,
+): [Float32Array, Float32Array, Float32Array, Float32Array] {
+  const n = w * h;
+  const p = new Uint8Array(n);
+  for (let i = 0; i < n; i++) p[i] = toByte(alpha[i]);
+  const mat = guidedCoefficients(cv, guide, p, w, h, radius, eps);
+  try {
+    const c = mat.data32F;
+    const out: [Float32Array, Float32Array, Float32Array, Float32Array] = [
+      new Float32Array(n),
+      new Float32Array(n),
+      new Float32Array(n),
+      new Float32Array(n),
+    ];
+    for (let i = 0; i < n; i++) {
+      out[0][i] = c[i * 4];
+      out[1][i] = c[i * 4 + 1];
+      out[2][i] = c[i * 4 + 2];
+      out[3][i] = c[i * 4 + 3];
+    }
+    return out;
+  } finally {
+    mat.delete();
   }
-  return rgbToPlanar(raw, size.width, size.height);
 }
 
 function expectDims(t: ort.Tensor | undefined, dims: number[], what: string): Float32Array {
@@ -105,6 +146,7 @@ export async function createNeuralEngine(cfg: NeuralConfig, opts: NeuralEngineOp
   const batch = Math.max(1, Math.floor(opts.refineBatch ?? DEFAULT_REFINE_BATCH));
   const model: LoadedModel = await loadModel(dir, cfg.executionProvider, cfg.threads);
   const { info } = model;
+  const cv = cfg.guided.radius > 0 ? (await loadClassicalCv()).cv : null;
   const rule: SelectionRule =
     cfg.refine.mode === 'budget'
       ? { mode: 'budget', pixelBudget: cfg.refine.pixelBudget, maxPatches: cfg.refine.maxPatches }
@@ -147,9 +189,11 @@ export async function createNeuralEngine(cfg: NeuralConfig, opts: NeuralEngineOp
 
     // (1) base network at low resolution
     const bs = baseSizeFor(W, H, cfg.baseLongSide, info.baseMultiple);
-    const [shotSmall, plateSmall] = await Promise.all([resizeToPlanar(shot, bs), resizeToPlanar(plate, bs)]);
-    lap('resize');
+    const [shotRaw, plateRaw] = await Promise.all([resizeRaw(shot, bs), resizeRaw(plate, bs)]);
     const { width: w, height: h } = bs;
+    const shotSmall = rgbToPlanar(shotRaw, w, h);
+    const plateSmall = rgbToPlanar(plateRaw, w, h);
+    lap('resize');
     const baseOut = await run(
       model.base,
       { shot: new ort.Tensor('float32', shotSmall, [1, 3, h, w]), plate: new ort.Tensor('float32', plateSmall, [1, 3, h, w]) },
@@ -178,7 +222,11 @@ export async function createNeuralEngine(cfg: NeuralConfig, opts: NeuralEngineOp
     const hw = h * w;
     const fgrPlanes = [bFgr.subarray(0, hw), bFgr.subarray(hw, 2 * hw), bFgr.subarray(2 * hw, 3 * hw)] as const;
     const maps = { ym: axisMap(H, h), xm: axisMap(W, w) };
-    const coarse = new CoarseUpsampler(shot.data, H, W, { h, w, alpha: bAlpha, fgrRes: fgrPlanes }, maps);
+    const guided = cv
+      ? { coef: guidedPlanes(cv, differenceGuide(shotRaw, plateRaw), bAlpha, w, h, cfg.guided.radius, cfg.guided.eps), plate: plate.data }
+      : undefined;
+    if (guided) lap('guided');
+    const coarse = new CoarseUpsampler(shot.data, H, W, { h, w, alpha: bAlpha, fgrRes: fgrPlanes, guided }, maps);
     const chunk = Math.max(1, Math.floor(UPSAMPLE_CHUNK_PIXELS / W));
     for (let y = 0; y < H; y += chunk) {
       coarse.rows(y, y + chunk);
@@ -249,6 +297,7 @@ export async function createNeuralEngine(cfg: NeuralConfig, opts: NeuralEngineOp
         provider: model.provider,
         baseSize: { width: w, height: h },
         flipAverage: cfg.flipAverage,
+        guidedRadius: cfg.guided.radius,
         refineMode: rule.mode,
         patchesRefined: cells.length + grown,
         patchesGrown: grown,
@@ -271,6 +320,7 @@ export async function createNeuralEngine(cfg: NeuralConfig, opts: NeuralEngineOp
       threads: model.threads,
       baseLongSide: cfg.baseLongSide,
       flipAverage: cfg.flipAverage,
+      guided: { ...cfg.guided },
       trainedBaseLongSide: info.trainedBaseLongSide,
       baseMultiple: info.baseMultiple,
       patchSize: P,

@@ -209,6 +209,44 @@ export interface CoarseOutputs {
   foreground: Uint8Array;
 }
 
+/** The base outputs {@link CoarseUpsampler} reads, all `h` x `w` planes. */
+export interface CoarseBase {
+  h: number;
+  w: number;
+  /** Coarse alpha, 0..1. */
+  alpha: Float32Array;
+  /** Foreground residual over the shot, per channel. */
+  fgrRes: readonly [Float32Array, Float32Array, Float32Array];
+  /**
+   * Guided upsampling: coefficients [a_r, a_g, a_b, b] solved at this size against the guide
+   * {@link differenceGuide} (shot minus plate), and the full-resolution plate. Full-resolution
+   * alpha is then `a . guide + b` with the coefficients upsampled bilinearly (the fast guided
+   * filter's last step) instead of the upsampled coarse alpha.
+   */
+  guided?: { coef: readonly [Float32Array, Float32Array, Float32Array, Float32Array]; plate: Uint8Array };
+}
+
+/**
+ * The guide of guided upsampling, per channel: `(shot - plate + 255) / 510`, 0..1 (0.5 where the
+ * shot shows the plate). Compositing makes `shot - plate = alpha * (F - plate)`, linear in alpha
+ * wherever foreground and plate colours are locally constant, which is the guided filter's local
+ * model; and a background that matches its plate is flat in this guide, so its texture cannot leak
+ * into alpha the way it does with the shot itself as guide.
+ */
+export function differenceGuide(shot: Uint8Array, plate: Uint8Array, out = new Uint8Array(shot.length)): Uint8Array {
+  for (let i = 0; i < shot.length; i++) out[i] = (shot[i] - plate[i] + 256) >> 1;
+  return out;
+}
+
+/** DIFF_TO_GUIDE[255 + shot - plate] = the full-resolution value of {@link differenceGuide}'s byte / 255. */
+const DIFF_TO_GUIDE = Float64Array.from({ length: 511 }, (_, d) => ((d + 1) >> 1) / 255);
+
+/** Coarse alpha at or beyond this of 0 or 1 (half an 8-bit level) is outside the transition band. */
+const BAND = 0.5 / 255;
+
+/** Guided coefficients within this of flat (a = 0, b = 0 or 1) change an 8-bit alpha by < 0.03 levels. */
+const FLAT = 1e-4;
+
 /**
  * Resumable form of {@link upsampleCoarse}: `rows(y0, y1)` writes output rows `[y0, y1)` (call in
  * order), so a caller can yield to the event loop between chunks of a 30 MP frame.
@@ -219,16 +257,45 @@ export class CoarseUpsampler {
   /** 8-bit RGB foreground, `H * W * 3`. */
   readonly foreground: Uint8Array;
   private readonly sampler: RowSampler;
+  /**
+   * Guided upsampling only: per base pixel, 1 where the coefficients can differ from plain bilinear
+   * alpha (any a_c != 0, or b strictly between 0 and 1); elsewhere a . I + b = b = the flat coarse
+   * alpha, so the cheaper bilinear value is used. `activeX` caches the output columns touching an
+   * active base pixel for the source-row pair `activeKey`.
+   */
+  private readonly active: Uint8Array | null = null;
+  private readonly activeX: Uint8Array;
+  private activeKey = -1;
+  private readonly baseH: number;
+  private readonly baseW: number;
+  private readonly plate: Uint8Array | null;
 
   constructor(
     private readonly shot: Uint8Array,
     readonly H: number,
     readonly W: number,
-    base: { h: number; w: number; alpha: Float32Array; fgrRes: readonly [Float32Array, Float32Array, Float32Array] },
+    base: CoarseBase,
     maps?: { ym: AxisMap; xm: AxisMap },
   ) {
     if (shot.length !== H * W * 3) throw new RangeError(`upsampleCoarse: shot has ${shot.length} bytes, expected ${H * W * 3}`);
-    const planes = [base.alpha, base.fgrRes[0], base.fgrRes[1], base.fgrRes[2]];
+    const planes = [base.alpha, base.fgrRes[0], base.fgrRes[1], base.fgrRes[2], ...(base.guided?.coef ?? [])];
+    this.baseH = base.h;
+    this.baseW = base.w;
+    this.activeX = new Uint8Array(base.guided ? W : 0);
+    this.plate = base.guided?.plate ?? null;
+    if (this.plate !== null && this.plate.length !== H * W * 3) {
+      throw new RangeError(`upsampleCoarse: plate has ${this.plate.length} bytes, expected ${H * W * 3}`);
+    }
+    if (base.guided) {
+      const [kr, kg, kb, k0] = base.guided.coef;
+      const n = base.h * base.w;
+      const active = new Uint8Array(n);
+      for (let i = 0; i < n; i++) {
+        const b = k0[i];
+        active[i] = Math.abs(kr[i]) + Math.abs(kg[i]) + Math.abs(kb[i]) > FLAT || (b > FLAT && b < 1 - FLAT) ? 1 : 0;
+      }
+      this.active = active;
+    }
     for (const p of planes) {
       if (p.length < base.h * base.w) throw new RangeError(`upsampleCoarse: plane has ${p.length} values, expected ${base.h * base.w}`);
     }
@@ -240,6 +307,8 @@ export class CoarseUpsampler {
   /** Writes output rows `y0 .. y1-1`. */
   rows(y0: number, y1: number): void {
     const { alpha, foreground, shot, W, sampler } = this;
+    const plate = this.plate ?? shot;
+    const diff = DIFF_TO_GUIDE;
     // Vertical blend fused with quantisation: byte(v) below is toByte(v) inlined (for 0 < v < 1,
     // Math.round(v * 255) === (v * 255 + 0.5) | 0), and LUT[k] === k / 255.
     const lut = BYTE_TO_UNIT;
@@ -247,14 +316,24 @@ export class CoarseUpsampler {
       sampler.prepare(y);
       const f = sampler.weight;
       const g = 1 - f;
-      const [at, rt, gt, bt] = sampler.top;
-      const [ab, rb, gb, bb] = sampler.bottom;
+      const [at, rt, gt, bt, kRt, kGt, kBt, kt] = sampler.top;
+      const [ab, rb, gb, bb, kRb, kGb, kBb, kb] = sampler.bottom;
       const rowA = y * W;
+      const act = this.activeColumns(y);
       for (let x = 0; x < W; x++) {
-        const a = g * at[x] + f * ab[x];
+        const i = (rowA + x) * 3;
+        const coarse = g * at[x] + f * ab[x];
+        // Guided only inside the coarse transition band: where the upsampled coarse alpha is clear or
+        // solid it stays so (the filter's window averaging would otherwise halo faint alpha around
+        // the subject); inside the band, edges, holes and strands follow the guide.
+        const a = act !== null && act[x] === 1 && coarse > BAND && coarse < 1 - BAND
+          ? (g * kRt[x] + f * kRb[x]) * diff[255 + shot[i] - plate[i]] +
+            (g * kGt[x] + f * kGb[x]) * diff[255 + shot[i + 1] - plate[i + 1]] +
+            (g * kBt[x] + f * kBb[x]) * diff[255 + shot[i + 2] - plate[i + 2]] +
+            (g * kt[x] + f * kb[x])
+          : coarse;
         const a8 = a > 0 ? (a >= 1 ? 255 : (a * 255 + 0.5) | 0) : 0;
         alpha[rowA + x] = a8;
-        const i = (rowA + x) * 3;
         if (a8 === 0 || a8 === 255) {
           // Opaque: the shot is the foreground (I = F at alpha 1); transparent: F is undefined.
           foreground[i] = shot[i];
@@ -271,6 +350,23 @@ export class CoarseUpsampler {
       }
     }
   }
+
+  /** Guided upsampling: the output columns of row `y` that read an active base pixel (null: not guided). */
+  private activeColumns(y: number): Uint8Array | null {
+    const active = this.active;
+    if (active === null) return null;
+    const { ym, xm } = this.sampler;
+    const r0 = ym.i0[y] * this.baseW;
+    const r1 = ym.i1[y] * this.baseW;
+    const key = ym.i0[y] * this.baseH + ym.i1[y];
+    if (key !== this.activeKey) {
+      const out = this.activeX;
+      const { i0, i1 } = xm;
+      for (let x = 0; x < out.length; x++) out[x] = active[r0 + i0[x]] | active[r0 + i1[x]] | active[r1 + i0[x]] | active[r1 + i1[x]];
+      this.activeKey = key;
+    }
+    return this.activeX;
+  }
 }
 
 /**
@@ -286,7 +382,7 @@ export function upsampleCoarse(
   shot: Uint8Array,
   H: number,
   W: number,
-  base: { h: number; w: number; alpha: Float32Array; fgrRes: readonly [Float32Array, Float32Array, Float32Array] },
+  base: CoarseBase,
   maps?: { ym: AxisMap; xm: AxisMap },
 ): CoarseOutputs {
   const u = new CoarseUpsampler(shot, H, W, base, maps);
