@@ -227,7 +227,7 @@ export interface CoarseBase {
 }
 
 /**
- * The guide of guided upsampling, per channel: `(shot - plate + 255) / 510`, 0..1 (0.5 where the
+ * The guide of guided upsampling, per channel the byte `(shot - plate + 256) >> 1` (128 where the
  * shot shows the plate). Compositing makes `shot - plate = alpha * (F - plate)`, linear in alpha
  * wherever foreground and plate colours are locally constant, which is the guided filter's local
  * model; and a background that matches its plate is flat in this guide, so its texture cannot leak
