@@ -8,7 +8,9 @@
  * `checkComplete` on it: size and mtime stable for `watch.stableMs`, end
  * marker present, full decode. chokidar's `awaitWriteFinish` is not used (it
  * skips files found by the initial scan). `rescan()`, run by the daemon on the
- * `schedule.rescan` cron, catches missed events; an inbox that vanishes
+ * `schedule.rescan` cron and once more a moment after a new folder appears
+ * (polling can miss a file created right after its folder), catches missed
+ * events; an inbox that vanishes
  * (unmounted share) is reported and looked for again until it is back.
  *
  * Events:
@@ -121,6 +123,9 @@ interface Entry {
   dead: boolean;
 }
 
+/** Least delay between a new folder and the walk that follows it (scheduleFolderRescan). */
+const FOLDER_RESCAN_MIN_MS = 1000;
+
 interface ShareRuntime {
   cfg: ShareConfig;
   name: string;
@@ -147,6 +152,7 @@ export class InboxWatcher extends EventEmitter<InboxWatcherEvents> {
   private sweepTimer?: NodeJS.Timeout;
   private sweeping?: Promise<void>;
   private healthTimer?: NodeJS.Timeout;
+  private folderRescanTimer?: NodeJS.Timeout;
   private healthChecking?: Promise<void>;
   private rescanning?: Promise<void>;
   private readonly stopping = new Set<Promise<void>>();
@@ -264,8 +270,8 @@ export class InboxWatcher extends EventEmitter<InboxWatcherEvents> {
     if (this.closed) return;
     this.closed = true;
     this.closeSignal();
-    for (const t of [this.sweepTimer, this.healthTimer]) if (t) clearTimeout(t);
-    this.sweepTimer = this.healthTimer = undefined;
+    for (const t of [this.sweepTimer, this.healthTimer, this.folderRescanTimer]) if (t) clearTimeout(t);
+    this.sweepTimer = this.healthTimer = this.folderRescanTimer = undefined;
     await Promise.all([...this.shares.values()].map((rt) => this.stopShare(rt)));
     await Promise.allSettled([this.sweeping, this.rescanning, this.healthChecking]);
     await Promise.allSettled([...this.stopping]);
@@ -311,6 +317,9 @@ export class InboxWatcher extends EventEmitter<InboxWatcherEvents> {
     });
     rt.fsw = fsw;
     const live = () => !this.closed && rt.fsw === fsw;
+    let ready = false;
+    fsw.once('ready', () => (ready = true));
+    fsw.on('addDir', () => live() && ready && this.scheduleFolderRescan(rt));
     fsw.on('add', (p) => live() && this.onFileEvent(rt, p));
     fsw.on('change', (p) => live() && this.onFileEvent(rt, p));
     fsw.on('unlink', (p) => live() && void this.onUnlink(rt, p));
@@ -336,6 +345,19 @@ export class InboxWatcher extends EventEmitter<InboxWatcherEvents> {
       .finally(() => this.stopping.delete(done));
     this.stopping.add(done);
     return done;
+  }
+
+  /**
+   * A folder appeared in a watched share: walk the shares once more a moment later. In polling mode
+   * chokidar can miss a file created right after its folder (a session folder and its first shot
+   * copied in one go), which would otherwise wait for the next `schedule.rescan`.
+   */
+  private scheduleFolderRescan(rt: ShareRuntime): void {
+    if (this.closed || this.folderRescanTimer) return;
+    this.folderRescanTimer = setTimeout(() => {
+      this.folderRescanTimer = undefined;
+      if (!this.closed) void this.rescan().catch((err: unknown) => this.reportError(toCleanplateError(err, 'rescan'), undefined));
+    }, Math.max(FOLDER_RESCAN_MIN_MS, 2 * rt.cfg.pollIntervalMs));
   }
 
   private markDown(rt: ShareRuntime, why: string): void {

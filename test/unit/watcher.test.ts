@@ -341,3 +341,35 @@ test('folder ignore rule follows the file rule on names, not extensions', () => 
   assert.equal(ign.dir('S1/work.tmp'), true);
   assert.equal(ign.file('S1/a.jpg'), false);
 });
+
+test('a folder created while watching (polling) makes the watcher walk the shares once more, once per burst', async (t) => {
+  const root = tempDir(t, 'cp-watch-');
+  const cfg = makeConfig(root, true);
+  let walks = 0;
+  class CountingWatcher extends InboxWatcher {
+    override rescan(): Promise<void> {
+      walks++;
+      return super.rescan();
+    }
+  }
+  for (const s of cfg.shares) await fs.mkdir(s.inbox, { recursive: true });
+  const w = new CountingWatcher(cfg, { retryMs: 200 });
+  const files: string[] = [];
+  w.on('file', (f) => files.push(f.relPath));
+  try {
+    await w.start();
+    await sleep(1500);
+    assert.equal(walks, 0, 'no walk without a new folder');
+    const inbox = cfg.shares[0].inbox;
+    // A session folder with a subfolder and a shot, copied in one go.
+    await put(path.join(inbox, 'S2', 'looks', 'shot.jpg'), JPG);
+    const end = Date.now() + 5000;
+    while ((walks === 0 || files.length === 0) && Date.now() < end) await sleep(25);
+    assert.equal(walks, 1, 'one walk for the two new folders');
+    assert.deepEqual(files, ['S2/looks/shot.jpg']);
+    await sleep(1500);
+    assert.equal(walks, 1, 'no further walks');
+  } finally {
+    await w.close();
+  }
+});
