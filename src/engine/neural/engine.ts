@@ -70,8 +70,7 @@ const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resol
 
 const IDENTITY = [1, 0, 0, 0, 1, 0, 0, 0, 1];
 
-/** Resizes an 8-bit RGB image to `size` (sharp, aspect not kept) and returns planar float32 0..1. */
-/** `img` resized to the base size, interleaved RGB bytes. */
+/** `img` resized to the base size (sharp, aspect not kept), interleaved RGB bytes. */
 async function resizeRaw(img: RgbImage, size: BaseSize): Promise<Uint8Array> {
   if (img.width === size.width && img.height === size.height) return img.data;
   return sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 }, limitInputPixels: false })
