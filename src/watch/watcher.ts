@@ -317,15 +317,22 @@ export class InboxWatcher extends EventEmitter<InboxWatcherEvents> {
     });
     rt.fsw = fsw;
     const live = () => !this.closed && rt.fsw === fsw;
-    let ready = false;
-    fsw.once('ready', () => (ready = true));
+    let ready = false; // folders found by the initial scan are not new
     fsw.on('addDir', () => live() && ready && this.scheduleFolderRescan(rt));
     fsw.on('add', (p) => live() && this.onFileEvent(rt, p));
     fsw.on('change', (p) => live() && this.onFileEvent(rt, p));
     fsw.on('unlink', (p) => live() && void this.onUnlink(rt, p));
     fsw.on('unlinkDir', (p) => live() && void this.onUnlinkDir(rt, p));
     fsw.on('error', (err) => live() && this.reportError(toCleanplateError(err, `share ${rt.name}: watching ${rt.inbox}`), rt.name));
-    await Promise.race([new Promise<void>((resolve) => fsw.once('ready', () => resolve())), this.closedPromise]);
+    await Promise.race([
+      new Promise<void>((resolve) =>
+        fsw.once('ready', () => {
+          ready = true;
+          resolve();
+        }),
+      ),
+      this.closedPromise,
+    ]);
     // close() may have run meanwhile (a share brought back up during shutdown).
     if (this.closed && rt.fsw === fsw) await this.stopShare(rt);
   }

@@ -261,12 +261,11 @@ export class CoarseUpsampler {
    * Guided upsampling only: per base pixel, 1 where the coefficients can differ from plain bilinear
    * alpha (any a_c != 0, or b strictly between 0 and 1); elsewhere a . I + b = b = the flat coarse
    * alpha, so the cheaper bilinear value is used. `activeX` caches the output columns touching an
-   * active base pixel for the source-row pair `activeKey`.
+   * active base pixel for the source rows `activeRow` and the one below it (ym.i1 follows from ym.i0).
    */
   private readonly active: Uint8Array | null = null;
   private readonly activeX: Uint8Array;
-  private activeKey = -1;
-  private readonly baseH: number;
+  private activeRow = -1;
   private readonly baseW: number;
   private readonly plate: Uint8Array | null;
 
@@ -279,7 +278,6 @@ export class CoarseUpsampler {
   ) {
     if (shot.length !== H * W * 3) throw new RangeError(`upsampleCoarse: shot has ${shot.length} bytes, expected ${H * W * 3}`);
     const planes = [base.alpha, base.fgrRes[0], base.fgrRes[1], base.fgrRes[2], ...(base.guided?.coef ?? [])];
-    this.baseH = base.h;
     this.baseW = base.w;
     this.activeX = new Uint8Array(base.guided ? W : 0);
     this.plate = base.guided?.plate ?? null;
@@ -358,12 +356,11 @@ export class CoarseUpsampler {
     const { ym, xm } = this.sampler;
     const r0 = ym.i0[y] * this.baseW;
     const r1 = ym.i1[y] * this.baseW;
-    const key = ym.i0[y] * this.baseH + ym.i1[y];
-    if (key !== this.activeKey) {
+    if (ym.i0[y] !== this.activeRow) {
       const out = this.activeX;
       const { i0, i1 } = xm;
       for (let x = 0; x < out.length; x++) out[x] = active[r0 + i0[x]] | active[r0 + i1[x]] | active[r1 + i0[x]] | active[r1 + i1[x]];
-      this.activeKey = key;
+      this.activeRow = ym.i0[y];
     }
     return this.activeX;
   }
