@@ -17,7 +17,7 @@ import torch  # noqa: E402
 
 from cleanplate_train.checkpoint import load_checkpoint  # noqa: E402
 
-CURVE_KEYS = ('stage', 'step', 't', 'loss', 'alpha', 'alphaMse', 'base_alpha', 'base_alphaMse', 'err', 'base_err', 'lr', 'samplesPerSecond', 'dataWait')
+CURVE_KEYS = ('stage', 'step', 't', 'loss', 'alpha', 'alphaMse', 'solid', 'base_alpha', 'base_alphaMse', 'base_solid', 'err', 'base_err', 'lr', 'samplesPerSecond', 'dataWait')
 
 
 def _read_json(path):

@@ -38,6 +38,7 @@ DEFAULTS: Dict[str, Any] = {
         'fgMix': {'garment': 0.62, 'real': 0.33, 'empty': 0.05},
         'bgMix': {'studio': 0.6, 'photo': 0.4},
         'hardCase': 0.15,              # white-on-white / black-on-black garment over mannequin
+        'distractorProb': 0.0,         # share of samples with 1-2 foreground-like objects in the background (both frames)
         'shadowProb': 0.6,
         'shadowStrength': [0.08, 0.45],  # darkening of the backdrop under the subject's soft shadow
         'jpegProb': 0.6,
@@ -50,11 +51,11 @@ DEFAULTS: Dict[str, Any] = {
     },
     'base': {'size': 512, 'batch': 24, 'lr': 1e-3, 'weightDecay': 1e-4, 'steps': 1000000, 'timeFraction': 0.65,
              'warmupSteps': 100, 'shiftScale': 0.3, 'noiseScale': 0.6,
-             'lossWeights': {'alpha': 1.0, 'alphaMse': 0.0, 'grad': 1.0, 'fgr': 1.0, 'err': 1.0}},
+             'lossWeights': {'alpha': 1.0, 'alphaMse': 0.0, 'solid': 0.0, 'grad': 1.0, 'fgr': 1.0, 'err': 1.0}},
     'refiner': {'size': 768, 'batch': 8, 'lr': 5e-4, 'baseLrScale': 0.2, 'weightDecay': 1e-4, 'steps': 1000000,
                 'timeFraction': 0.35, 'warmupSteps': 20, 'downscale': [4, 12], 'minBaseSize': 64,
                 'errorFraction': 0.06, 'randomFraction': 0.02, 'shiftScale': 1.0, 'noiseScale': 1.0,
-                'lossWeights': {'alpha': 1.0, 'alphaMse': 0.0, 'grad': 1.0, 'fgr': 1.0, 'err': 1.0, 'base': 0.5}},
+                'lossWeights': {'alpha': 1.0, 'alphaMse': 0.0, 'solid': 0.0, 'grad': 1.0, 'fgr': 1.0, 'err': 1.0, 'base': 0.5}},
     # transfer: auto | shm | pipe. echo: optimiser steps per loaded batch (data echoing, Choi et al. 2019: when
     # the generator is the bottleneck, each batch is reused with a new device-side perturbation, every other
     # time mirrored left-right).

@@ -131,3 +131,18 @@ def test_real_sources_hold_out_gt():
     assert fg.image.shape[:2] == fg.alpha.shape and max(fg.alpha.shape) <= 128 and fg.edge_ys.size > 0
     s = make_sample(sample_rng(0, 0, 1), src, 64, 64, dict(C.DEFAULTS['data'], fgMix={'garment': 0, 'real': 1, 'empty': 0}), False)
     _check_sample(s, 64)
+
+
+def test_distractors_are_background_in_both_frames():
+    from cleanplate_train.data.compose import add_distractors
+    rng = sample_rng(5, 0, 0)
+    flat = np.full((96, 96, 3), 0.5, np.float32)
+    with_d = add_distractors(rng, Sources(), flat.copy(), 2, False, 1.0)
+    assert with_d.shape == flat.shape and with_d.dtype == np.float32
+    assert (np.abs(with_d - flat).max(axis=2) > 0.02).mean() > 0.01  # something foreground-like was pasted
+    d = dict(C.DEFAULTS['data'], distractorProb=1.0, jpegProb=0.0, blurProb=0.0, shadowProb=0.0, hardCase=0.0)
+    for i in range(4):
+        s = make_sample(sample_rng(5, 0, i), Sources(), 96, 96, d, False)
+        clear = s['alpha'][0] == 0
+        # the distractors are in the plate too: wherever the subject is absent the two frames agree exactly
+        assert clear.any() and np.array_equal(s['shot'][:, clear], s['plate'][:, clear])

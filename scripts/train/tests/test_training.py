@@ -34,7 +34,7 @@ def test_base_step_reduces_loss(tiny_cfg):
         opt.step()
     after, _, _ = base_loss(base, b, lw, False)
     assert float(after) < first
-    assert set(parts) == {'alpha', 'alphaMse', 'grad', 'fgr', 'err'}
+    assert set(parts) == {'alpha', 'alphaMse', 'grad', 'solid', 'fgr', 'err'}
 
 
 def test_refiner_step_reduces_loss(tiny_cfg):
@@ -212,3 +212,25 @@ def test_tools_refuse_a_bad_config_with_one_line_and_status_2(tmp_path, capsys):
     assert tool.main(['--config', str(tmp_path / 'missing.json')]) == 2
     assert 'No such file' in capsys.readouterr().err
     assert not (tmp_path / 'x').exists()
+
+
+def test_solid_term_weighs_the_inside_and_the_backdrop_equally_and_ignores_edges():
+    from cleanplate_train import losses as L
+    gt = torch.zeros(1, 1, 40, 40)
+    gt[..., 10:30, 10:30] = 1.0
+    gt[..., 10:30, 29] = 0.5  # a soft edge column
+    inside, outside = L.solid_masks(gt, radius=4)
+    assert inside[0, 0, 14:26, 14:25].min() == 1 and inside.sum() == 12 * 11
+    assert outside[0, 0, 20, 5] == 1 and outside[0, 0, 20, 6] == 0 and outside[0, 0, 0, 0] == 1
+    fgr = torch.zeros(1, 3, 40, 40)
+    # hedging inside the subject (alpha 0.7) costs 0.5 * 0.3 however small the subject is
+    hedge = gt.clone()
+    hedge[..., 14:26, 14:25] = 0.7
+    assert abs(float(L.matting_losses(hedge, fgr, gt, fgr)['solid']) - 0.15) < 1e-6
+    # edge pixels are not solid: any value there costs nothing
+    edge = gt.clone()
+    edge[..., 10:30, 26:30] = 0.2
+    assert float(L.matting_losses(edge, fgr, gt, fgr)['solid']) == 0
+    # logged, but not trained on unless a config weighs it
+    parts = L.matting_losses(hedge, fgr, gt, fgr)
+    assert float(L.combine(parts, {})) == float(parts['alpha'] + parts['grad'] + parts['fgr'])

@@ -2,7 +2,8 @@
 
 shot  = a * F + (1 - a) * B_shot,  B_shot = B with a soft shadow of the subject (shot only)
 plate = B perturbed like a second capture: blur, JPEG (the mannequin belongs to B: it is in both and must not
-be matted). Residual misalignment (<= maxShiftPx, <= maxRotDeg, applied after JPEG as the aligner would),
+be matted; so do the distractors, foreground-like objects pasted into B with probability distractorProb, which
+make a subject's look alone no evidence of foreground: only its difference from the plate is). Residual misalignment (<= maxShiftPx, <= maxRotDeg, applied after JPEG as the aligner would),
 sensor noise and exposure/white-balance changes are added later, batched on the device (augment.py).
 Output: uint8 CHW arrays.
 """
@@ -91,6 +92,21 @@ def soft_shadow(A: np.ndarray, dx: float, dy: float, radius: float, strength: fl
     return resize(small, (w, h)) * np.float32(strength)
 
 
+def add_distractors(rng: np.random.Generator, sources: Sources, B: np.ndarray, n: int, full_res: bool,
+                    px: float) -> np.ndarray:
+    """B (HxWx3 float 0..1) with n foreground-like objects composited into it: real foregrounds when there are
+    any (else garments on random figures), part of the background from here on (in shot and plate alike)."""
+    h, w = B.shape[:2]
+    for _ in range(n):
+        if sources.foregrounds and rng.random() < 0.7:
+            F, A = place_real(rng, sources.foregrounds[int(rng.integers(0, len(sources.foregrounds)))], h, w, full_res)
+        else:
+            fig = random_figure(rng, h, w, (0.9, 2.5) if full_res else (0.2, 0.5))
+            F, A = garment(rng, fig, h, w, px, None)
+        B = A[..., None] * F + (1 - A[..., None]) * B
+    return B.astype(np.float32)
+
+
 def make_sample(rng: np.random.Generator, sources: Sources, h: int, w: int, cfg: Dict[str, Any],
                 full_res: bool) -> Dict[str, np.ndarray]:
     """A composite sample of size h x w. full_res: a full-resolution crop (zoomed-in figure, 1-3 px strands)
@@ -111,6 +127,8 @@ def make_sample(rng: np.random.Generator, sources: Sources, h: int, w: int, cfg:
     if with_mannequin:
         M, m = mannequin(rng, fig, h, w, hard_tone or str(rng.choice(['white', 'black', 'skin', 'grey'], p=[0.4, 0.25, 0.2, 0.15])))
         B = M * m[..., None] + B * (1 - m[..., None])
+    if d.get('distractorProb', 0.0) > 0 and rng.random() < d['distractorProb']:
+        B = add_distractors(rng, sources, B, int(rng.integers(1, 3)), full_res, px)
     # foreground
     mix = d['fgMix']
     tot = sum(mix.values())
