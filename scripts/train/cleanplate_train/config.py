@@ -39,6 +39,7 @@ DEFAULTS: Dict[str, Any] = {
         'bgMix': {'studio': 0.6, 'photo': 0.4},
         'hardCase': 0.15,              # white-on-white / black-on-black garment over mannequin
         'distractorProb': 0.0,         # share of samples with 1-2 foreground-like objects in the background (both frames)
+        'realRecolour': 0.0,           # share of real foregrounds whose colour channels are permuted
         'shadowProb': 0.6,
         'shadowStrength': [0.08, 0.45],  # darkening of the backdrop under the subject's soft shadow
         'jpegProb': 0.6,

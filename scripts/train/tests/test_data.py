@@ -146,3 +146,21 @@ def test_distractors_are_background_in_both_frames():
         clear = s['alpha'][0] == 0
         # the distractors are in the plate too: wherever the subject is absent the two frames agree exactly
         assert clear.any() and np.array_equal(s['shot'][:, clear], s['plate'][:, clear])
+
+
+def test_recolour_permutes_a_real_foregrounds_channels():
+    from cleanplate_train.data.compose import place_real
+    from cleanplate_train.data.sources import Foreground
+    img = np.zeros((40, 40, 3), np.uint8)
+    img[..., 0] = 220  # a red object
+    al = np.zeros((40, 40), np.uint8)
+    al[10:30, 10:30] = 255
+    fg = Foreground('red', img, al, np.array([10]), np.array([10]))
+
+    def dominant(recolour, i):
+        F, A = place_real(sample_rng(8, 0, i), fg, 64, 64, False, recolour)
+        inside = A > 0.99
+        return int(np.argmax(F[inside].mean(axis=0)))
+
+    assert {dominant(0.0, i) for i in range(12)} == {0}
+    assert len({dominant(1.0, i) for i in range(12)}) >= 2

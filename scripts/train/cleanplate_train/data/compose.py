@@ -23,8 +23,11 @@ _TONES = ['white', 'grey', 'black', 'pastel', 'any']
 _TONE_P = [0.4, 0.2, 0.15, 0.1, 0.15]
 
 
-def place_real(rng: np.random.Generator, fg: Foreground, h: int, w: int, full_res: bool) -> Tuple[np.ndarray, np.ndarray]:
-    """Real foreground resized/flipped/colour-jittered and placed on an h x w canvas so its boundary is in view."""
+def place_real(rng: np.random.Generator, fg: Foreground, h: int, w: int, full_res: bool,
+               recolour: float = 0.0) -> Tuple[np.ndarray, np.ndarray]:
+    """Real foreground resized/flipped/colour-jittered and placed on an h x w canvas so its boundary is in view;
+    with probability `recolour` its colour channels are also permuted (a green pumpkin turns purple), so the few
+    real foregrounds cannot be learnt by their colours."""
     ih, iw = fg.alpha.shape
     if full_res:
         s = rng.uniform(0.6, 1.5)
@@ -41,6 +44,8 @@ def place_real(rng: np.random.Generator, fg: Foreground, h: int, w: int, full_re
     if rng.random() < 0.5:
         f, a = f[:, ::-1], a[:, ::-1]
     f = np.clip(f * rng.uniform(0.85, 1.15, 3).astype(np.float32), 0, 1) ** np.float32(rng.uniform(0.8, 1.25))
+    if recolour > 0 and rng.random() < recolour:
+        f = np.ascontiguousarray(f[..., rng.permutation(3)])
     nh, nw = a.shape
     # pick a boundary pixel of the resized foreground and put it somewhere in the middle of the canvas
     k = int(rng.integers(0, fg.edge_ys.size)) if fg.edge_ys.size else 0
@@ -93,13 +98,14 @@ def soft_shadow(A: np.ndarray, dx: float, dy: float, radius: float, strength: fl
 
 
 def add_distractors(rng: np.random.Generator, sources: Sources, B: np.ndarray, n: int, full_res: bool,
-                    px: float) -> np.ndarray:
+                    px: float, recolour: float = 0.0) -> np.ndarray:
     """B (HxWx3 float 0..1) with n foreground-like objects composited into it: real foregrounds when there are
     any (else garments on random figures), part of the background from here on (in shot and plate alike)."""
     h, w = B.shape[:2]
     for _ in range(n):
         if sources.foregrounds and rng.random() < 0.7:
-            F, A = place_real(rng, sources.foregrounds[int(rng.integers(0, len(sources.foregrounds)))], h, w, full_res)
+            F, A = place_real(rng, sources.foregrounds[int(rng.integers(0, len(sources.foregrounds)))], h, w, full_res,
+                              recolour)
         else:
             fig = random_figure(rng, h, w, (0.9, 2.5) if full_res else (0.2, 0.5))
             F, A = garment(rng, fig, h, w, px, None)
@@ -128,7 +134,7 @@ def make_sample(rng: np.random.Generator, sources: Sources, h: int, w: int, cfg:
         M, m = mannequin(rng, fig, h, w, hard_tone or str(rng.choice(['white', 'black', 'skin', 'grey'], p=[0.4, 0.25, 0.2, 0.15])))
         B = M * m[..., None] + B * (1 - m[..., None])
     if d.get('distractorProb', 0.0) > 0 and rng.random() < d['distractorProb']:
-        B = add_distractors(rng, sources, B, int(rng.integers(1, 3)), full_res, px)
+        B = add_distractors(rng, sources, B, int(rng.integers(1, 3)), full_res, px, d.get('realRecolour', 0.0))
     # foreground
     mix = d['fgMix']
     tot = sum(mix.values())
@@ -136,7 +142,8 @@ def make_sample(rng: np.random.Generator, sources: Sources, h: int, w: int, cfg:
     if r < mix['garment'] or (r < mix['garment'] + mix['real'] and not sources.foregrounds):
         F, A = garment(rng, fig, h, w, px, hard_tone)
     elif r < mix['garment'] + mix['real']:
-        F, A = place_real(rng, sources.foregrounds[int(rng.integers(0, len(sources.foregrounds)))], h, w, full_res)
+        F, A = place_real(rng, sources.foregrounds[int(rng.integers(0, len(sources.foregrounds)))], h, w, full_res,
+                          d.get('realRecolour', 0.0))
     else:
         F, A = np.zeros((h, w, 3), np.float32), np.zeros((h, w), np.float32)
         F[:] = random_colour(rng)
