@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import sharp from 'sharp';
-import { estimateAlignment, extendIntoUnknown, plateStructure, validColumns, warpPlate } from '../../src/engine/classical/align.js';
+import { estimateAlignment, extendIntoUnknown, isAffineOver, plateStructure, validColumns, warpPlate } from '../../src/engine/classical/align.js';
 import { loadClassicalCv } from '../../src/engine/classical/cvtypes.js';
 import { IDENTITY, apply3, classifyMotion, frameMotion, invert3, mul3, normalise3, rescaleHomography } from '../../src/engine/classical/homography.js';
 
@@ -113,20 +113,31 @@ test('a rotated and shifted plate is recovered as a homography; a flat plate is 
   assert.match(none.note, /flat/);
 });
 
-test('the strip-wise warp equals a one-piece warp and applies lookup tables on the way out', async () => {
+test('isAffineOver: exact affines and perspective terms too small to move a pixel are affine', () => {
+  assert.equal(isAffineOver([1.001, 0.002, 2.3, -0.001, 0.998, -7.6, 0, 0, 1], 4480, 6720), true);
+  assert.equal(isAffineOver([1, 0, 0, 0, 1, 0, 1e-12, -1e-12, 1], 4480, 6720), true);
+  // 1e-8 over a 30 MP frame shifts a corner by ~0.5 px: a real homography
+  assert.equal(isAffineOver([1, 0, 0, 0, 1, 0, 1e-8, 0, 1], 4480, 6720), false);
+  assert.equal(isAffineOver([1, 0, 0, 0, 1, 0, 1e-8, 0, 1], 64, 64), true);
+});
+
+for (const [kind, hm] of [
+  ['affine (warpAffine)', [1.001, 0.002, 2.3, -0.001, 0.998, -7.6, 0, 0, 1]],
+  ['projective (warpPerspective)', [1.001, 0.002, 2.3, -0.001, 0.998, -7.6, 2e-5, -1e-5, 1]],
+] as const) test(`the strip-wise warp equals a one-piece warp and applies lookup tables on the way out: ${kind}`, async () => {
   const { cv } = await loadClassicalCv();
   const w = 64;
   const h = 600; // several strips
   const grey = await texturedGrey(w, h, 9);
   const rgb = new Uint8Array(w * h * 3);
   for (let i = 0; i < w * h; i++) rgb.fill(grey[i], i * 3, i * 3 + 3);
-  const hm = [1.001, 0.002, 2.3, -0.001, 0.998, -7.6, 0, 0, 1];
+  assert.equal(isAffineOver(invert3([...hm]), w, h), kind.startsWith('affine'));
   const out = new Uint8Array(w * h * 3);
   const invert = Uint8Array.from({ length: 256 }, (_, v) => 255 - v);
-  warpPlate(cv, { width: w, height: h, data: rgb }, hm, out, [invert, invert, invert]);
+  warpPlate(cv, { width: w, height: h, data: rgb }, [...hm], out, [invert, invert, invert]);
   const src = new cv.Mat(h, w, cv.CV_8UC3);
   const dst = new cv.Mat();
-  const mm = cv.matFromArray(3, 3, cv.CV_64F, hm);
+  const mm = cv.matFromArray(3, 3, cv.CV_64F, [...hm]);
   try {
     src.data.set(rgb);
     cv.warpPerspective(src, dst, mm, new cv.Size(w, h), cv.INTER_LINEAR, cv.BORDER_REPLICATE, [0, 0, 0, 0]);
