@@ -6,6 +6,11 @@
  * with the machine named.
  *
  *   npm run bench -- [--engines classical,neural] [--width 4480 --height 6720] [--runs 1] [--config FILE]
+ *     [--shift DX,DY]
+ *
+ * --shift moves the camera between plate and shot by DX,DY pixels, so the
+ * plate has to be aligned and warped (a locked camera nudged between frames);
+ * without it the pair is aligned and the warp is skipped.
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -47,6 +52,13 @@ async function runOnce(args: string[]): Promise<{ seconds: number; peakMb: numbe
   return { seconds: (performance.now() - t0) / 1000, peakMb: peak, out: out.trim() };
 }
 
+/** "DX,DY" (pixels, may be fractional or negative) to a shift; throws on anything else. */
+function parseShift(text: string): { dx: number; dy: number } {
+  const m = /^(-?\d+(?:\.\d+)?),(-?\d+(?:\.\d+)?)$/.exec(text);
+  if (!m) throw new Error(`--shift must be DX,DY in pixels, e.g. 4,-2 (got '${text}')`);
+  return { dx: Number(m[1]), dy: Number(m[2]) };
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -55,14 +67,16 @@ async function main(): Promise<void> {
       height: { type: 'string', default: '6720' },
       runs: { type: 'string', default: '1' },
       config: { type: 'string' },
+      shift: { type: 'string' },
     },
   });
+  const shift = values.shift === undefined ? undefined : parseShift(values.shift);
   const width = Number(values.width);
   const height = Number(values.height);
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'cp-bench-'));
   const t0 = performance.now();
-  const session = await renderSession({ outDir: dir, width, height, seed: 7, shots: [{ kind: 'knit' }], groundTruth: false });
-  console.log(`synthetic ${width}x${height} pair generated in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  const session = await renderSession({ outDir: dir, width, height, seed: 7, shots: [{ kind: 'knit', shift }], groundTruth: false });
+  console.log(`synthetic ${width}x${height} pair${shift ? ` (camera shift ${shift.dx},${shift.dy} px)` : ''} generated in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   console.log(`machine: ${os.cpus()[0]?.model ?? 'cpu'} x${os.cpus().length}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}`);
   console.log('| engine | run | wall s | peak RSS MB | stages |');
   console.log('| --- | --- | --- | --- | --- |');
